@@ -1,0 +1,103 @@
+//! The one in-memory representation every reader fills: u8 pixels, labels and class names.
+
+use crate::error::{DataError, Result};
+
+/// A set of same-sized images kept as contiguous u8 pixels, N × C × H × W, channel-major per
+/// image (all of channel 0, then channel 1, ...), with one label per image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSet {
+    pixels: Vec<u8>,
+    labels: Vec<u16>,
+    shape: [usize; 3],
+    classes: Vec<String>,
+}
+
+impl ImageSet {
+    /// Builds a set, checking that pixels, labels and class names agree with each other.
+    pub fn new(
+        pixels: Vec<u8>,
+        labels: Vec<u16>,
+        shape: [usize; 3],
+        classes: Vec<String>,
+    ) -> Result<Self> {
+        let dim: usize = shape.iter().product();
+        if dim == 0 {
+            return Err(DataError::Invalid(format!(
+                "image shape {shape:?} has a zero dimension"
+            )));
+        }
+        if pixels.len() != labels.len() * dim {
+            return Err(DataError::Invalid(format!(
+                "{} pixel bytes do not make {} images of shape {shape:?}",
+                pixels.len(),
+                labels.len()
+            )));
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l as usize >= classes.len()) {
+            return Err(DataError::Invalid(format!(
+                "label {bad} is out of range for {} classes",
+                classes.len()
+            )));
+        }
+        Ok(Self {
+            pixels,
+            labels,
+            shape,
+            classes,
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// [channels, height, width] of every image.
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
+    /// Values per image: channels × height × width.
+    pub fn dim(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    pub fn labels(&self) -> &[u16] {
+        &self.labels
+    }
+
+    pub fn label(&self, index: usize) -> usize {
+        self.labels[index] as usize
+    }
+
+    /// The pixels of image `index`, channel-major.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let dim = self.dim();
+        &self.pixels[index * dim..(index + 1) * dim]
+    }
+
+    /// A new set holding the first `n` images (all of them if `n` is larger).
+    pub fn truncated(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.pixels.truncate(n * self.dim());
+        self.labels.truncate(n);
+        self
+    }
+
+    /// Number of images of each class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for &l in &self.labels {
+            counts[l as usize] += 1;
+        }
+        counts
+    }
+}

@@ -1,0 +1,84 @@
+//! How u8 pixels become model inputs: x = (v / 255 − mean[c]) / std[c], per channel.
+
+use serde::{Deserialize, Serialize};
+
+use crate::image_set::ImageSet;
+
+/// Per-channel affine map from u8 pixels to f32 inputs, applied as a 256-entry table per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalization {
+    /// Mean of each channel after scaling to [0, 1] (0 when only scaling).
+    pub mean: Vec<f32>,
+    /// Standard deviation of each channel after scaling to [0, 1] (1 when only scaling).
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// Only scale to [0, 1].
+    pub fn scale_only(channels: usize) -> Self {
+        Self {
+            mean: vec![0.0; channels],
+            std: vec![1.0; channels],
+        }
+    }
+
+    /// Per-channel mean and standard deviation of the images `indices` of `set`, after scaling
+    /// to [0, 1]. A channel with no spread keeps std 1 so that nothing divides by zero.
+    pub fn standardize(set: &ImageSet, indices: &[u32]) -> Self {
+        let [channels, h, w] = set.shape();
+        let plane = h * w;
+        let mut hist = vec![[0u64; 256]; channels];
+        for &i in indices {
+            let img = set.image(i as usize);
+            for (c, counts) in hist.iter_mut().enumerate() {
+                for &v in &img[c * plane..(c + 1) * plane] {
+                    counts[v as usize] += 1;
+                }
+            }
+        }
+        let mut mean = Vec::with_capacity(channels);
+        let mut std = Vec::with_capacity(channels);
+        for counts in &hist {
+            let n: u64 = counts.iter().sum();
+            let (mut s, mut s2) = (0f64, 0f64);
+            for (v, &k) in counts.iter().enumerate() {
+                let x = v as f64 / 255.0;
+                s += x * k as f64;
+                s2 += x * x * k as f64;
+            }
+            let n = n.max(1) as f64;
+            let m = s / n;
+            let var = (s2 / n - m * m).max(0.0);
+            mean.push(m as f32);
+            std.push(if var > 1e-12 { var.sqrt() as f32 } else { 1.0 });
+        }
+        Self { mean, std }
+    }
+
+    /// One 256-entry lookup table per channel.
+    pub fn tables(&self) -> Vec<[f32; 256]> {
+        self.mean
+            .iter()
+            .zip(&self.std)
+            .map(|(&m, &s)| {
+                let mut t = [0f32; 256];
+                for (v, x) in t.iter_mut().enumerate() {
+                    *x = (v as f32 / 255.0 - m) / s;
+                }
+                t
+            })
+            .collect()
+    }
+
+    /// Normalizes one image (channel-major u8) into `out`.
+    pub fn apply(tables: &[[f32; 256]], pixels: &[u8], out: &mut [f32]) {
+        let plane = pixels.len() / tables.len();
+        for (c, table) in tables.iter().enumerate() {
+            let range = c * plane..(c + 1) * plane;
+            for (o, &v) in out[range.clone()].iter_mut().zip(&pixels[range]) {
+                *o = table[v as usize];
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The one place that knows which Burn backends are compiled in and maps a choice to a device.
+
+use anyhow::{Result, bail};
+use burn::prelude::*;
+
+/// A compute backend, chosen at run time among those compiled in by Cargo features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Burn's flex CPU backend (feature `cpu`).
+    Cpu,
+    /// Burn's ndarray CPU backend (feature `ndarray`).
+    Ndarray,
+    /// wgpu on the first GPU adapter (feature `gpu`).
+    Gpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Ndarray => "ndarray",
+            Backend::Gpu => "gpu",
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Cpu => cfg!(feature = "cpu"),
+            Backend::Ndarray => cfg!(feature = "ndarray"),
+            Backend::Gpu => cfg!(feature = "gpu"),
+        }
+    }
+
+    /// The first compiled backend, in the order cpu, ndarray, gpu.
+    pub fn default_compiled() -> Backend {
+        [Backend::Cpu, Backend::Ndarray, Backend::Gpu]
+            .into_iter()
+            .find(|b| b.is_compiled())
+            .unwrap_or(Backend::Cpu)
+    }
+
+    /// The (non-autodiff) device of this backend.
+    pub fn device(self) -> Result<Device> {
+        if !self.is_compiled() {
+            bail!(
+                "backend '{}' is not compiled into this binary: build with `--features {}` (or run `just train {}`)",
+                self.name(),
+                self.name(),
+                self.name()
+            );
+        }
+        Ok(self.device_unchecked())
+    }
+
+    #[allow(unreachable_code, deprecated)]
+    fn device_unchecked(self) -> Device {
+        match self {
+            Backend::Cpu => {
+                #[cfg(feature = "cpu")]
+                return Device::flex();
+            }
+            Backend::Ndarray => {
+                #[cfg(feature = "ndarray")]
+                return Device::ndarray();
+            }
+            Backend::Gpu => {
+                #[cfg(feature = "gpu")]
+                return Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+            }
+        }
+        unreachable!("device() checks that the backend is compiled in")
+    }
+}

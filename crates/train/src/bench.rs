@@ -1,0 +1,134 @@
+//! `bench`: seconds per training epoch (median), inference throughput, data loading time and
+//! peak memory, on the configured dataset, printed as one `BENCH` line.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use linclass_data::ImageBatcher;
+use linclass_data::mnist::Split;
+
+use crate::backend::Backend;
+use crate::config::ExperimentConfig;
+use crate::datasets::{open_split, open_training};
+use crate::eval::logits;
+use crate::training::train;
+
+/// Peak resident set size of this process in MB (Linux), or 0 where unknown.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One benchmark result.
+pub struct BenchLine {
+    pub backend: String,
+    pub dataset: String,
+    pub epoch_s: f64,
+    pub infer_img_s: f64,
+    pub load_s: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl BenchLine {
+    pub fn line(&self) -> String {
+        format!(
+            "BENCH backend={} dataset={} epoch_s={:.4} infer_img_s={:.0} load_s={:.3} peak_rss_mb={:.1}",
+            self.backend,
+            self.dataset,
+            self.epoch_s,
+            self.infer_img_s,
+            self.load_s,
+            self.peak_rss_mb
+        )
+    }
+
+    pub const CSV_HEADER: &'static str = "backend,dataset,epoch_s,infer_img_s,load_s,peak_rss_mb";
+
+    pub fn csv_row(&self) -> String {
+        format!(
+            "{},{},{:.4},{:.0},{:.3},{:.1}",
+            self.backend,
+            self.dataset,
+            self.epoch_s,
+            self.infer_img_s,
+            self.load_s,
+            self.peak_rss_mb
+        )
+    }
+}
+
+/// Trains `config` (into a temporary run directory) and measures.
+pub fn run(config: &ExperimentConfig, backend: Backend, csv: Option<&Path>) -> Result<BenchLine> {
+    let device = backend.device()?;
+    let started = Instant::now();
+    let data = open_training(&config.data, config.train.seed)?;
+    let load_s = started.elapsed().as_secs_f64();
+    let normalization = data.normalization.clone();
+    drop(data);
+
+    let tmp = tempfile::tempdir()?;
+    let mut config = config.clone();
+    config.output.dir = tmp.path().join("run");
+    let trained = train(&config, backend, true)?;
+    // The first epoch pays for warm-up; the median of the rest is the steady state.
+    let times: Vec<f64> = trained.epochs.iter().skip(1).map(|e| e.seconds).collect();
+    let epoch_s = median(if times.is_empty() {
+        trained.epochs.iter().map(|e| e.seconds).collect()
+    } else {
+        times
+    });
+
+    let test = Arc::new(open_split(&config.data, Split::Test)?);
+    let batcher = ImageBatcher::new(test.clone(), &normalization);
+    let indices: Vec<usize> = (0..test.len()).collect();
+    let _ = logits(&trained.model, &batcher, &indices, &device);
+    let rounds = 5;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(logits(&trained.model, &batcher, &indices, &device));
+    }
+    let infer_img_s = (rounds * test.len()) as f64 / started.elapsed().as_secs_f64();
+
+    let line = BenchLine {
+        backend: backend.name().to_string(),
+        dataset: format!("{:?}", config.data.source).to_lowercase(),
+        epoch_s,
+        infer_img_s,
+        load_s,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    if let Some(csv) = csv {
+        use std::io::Write;
+        let new = !csv.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(csv)?;
+        if new {
+            writeln!(f, "{}", BenchLine::CSV_HEADER)?;
+        }
+        writeln!(f, "{}", line.csv_row())?;
+    }
+    Ok(line)
+}

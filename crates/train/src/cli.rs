@@ -1,0 +1,186 @@
+//! The command line: `train`, `eval`, `predict`, `bench`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use linclass_data::mnist::Split;
+
+use crate::backend::Backend;
+use crate::config::ExperimentConfig;
+use crate::datasets::open_split;
+use crate::eval::evaluate;
+use crate::predict::predict;
+use crate::runfiles::RunDir;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "linclass",
+    version,
+    about = "Train, evaluate and use linear image classifiers"
+)]
+struct Cli {
+    /// Compute backend (among those compiled in; default: the first of cpu, ndarray, gpu).
+    #[arg(long, global = true, value_enum)]
+    backend: Option<Backend>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model as a TOML config says; writes the run directory (`output.dir`).
+    Train {
+        /// Experiment config (TOML).
+        #[arg(long, default_value = "configs/mnist.toml")]
+        config: PathBuf,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print only the final summary, no per-epoch lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Evaluate a run's model on the test split of its dataset.
+    Eval {
+        run: PathBuf,
+        /// Print one JSON object instead of the report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Classify image files (PNG, JPEG, BMP) with a run's model.
+    Predict {
+        run: PathBuf,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Invert the pixels first (dark strokes on a light background).
+        #[arg(long)]
+        invert: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure seconds per epoch, inference images/s, load time and peak memory.
+    Bench {
+        #[arg(long, default_value = "configs/mnist.toml")]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+        /// Append the result to this CSV file.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+/// Runs the CLI; errors are printed as one line and give a non-zero exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let backend = cli.backend.unwrap_or_else(Backend::default_compiled);
+    match cli.command {
+        Command::Train {
+            config,
+            sets,
+            quiet,
+        } => {
+            let config = ExperimentConfig::load(&config, &sets)?;
+            let trained = crate::training::train(&config, backend, quiet)?;
+            let last = trained.epochs.last();
+            let total: f64 = trained.epochs.iter().map(|e| e.seconds).sum();
+            match last {
+                Some(e) => println!(
+                    "done: {} epochs in {:.1} s, valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
+                    trained.epochs.len(),
+                    total,
+                    100.0 * e.valid.accuracy,
+                    crate::training::top_k(trained.info.classes.len()),
+                    100.0 * e.valid.top5,
+                    trained.run.path.display()
+                ),
+                None => println!("run saved to {}", trained.run.path.display()),
+            }
+            Ok(())
+        }
+        Command::Eval { run, json } => {
+            let run = RunDir::new(run);
+            let info = run.load_info()?;
+            let device = backend.device()?;
+            let model = run.load_model(&info, &device)?;
+            let test = open_split(&info.config.data, Split::Test)?;
+            check_fits(&info, &test)?;
+            let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
+            if json {
+                println!("{}", serde_json::to_string(&evaluation)?);
+            } else {
+                print!("{}", evaluation.render());
+            }
+            Ok(())
+        }
+        Command::Predict {
+            run,
+            images,
+            invert,
+            json,
+        } => {
+            let run = RunDir::new(run);
+            let info = run.load_info()?;
+            let device = backend.device()?;
+            let model = run.load_model(&info, &device)?;
+            let predictions = predict(&model, &info, &images, invert, &device)?;
+            if json {
+                println!("{}", serde_json::to_string(&predictions)?);
+            } else {
+                for p in &predictions {
+                    println!("{}", p.file.display());
+                    for (rank, r) in p.top.iter().enumerate() {
+                        println!(
+                            "  {}. {:<12} {:6.2}%",
+                            rank + 1,
+                            r.class,
+                            100.0 * r.probability
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Bench { config, sets, csv } => {
+            let config = ExperimentConfig::load(&config, &sets)?;
+            let line = crate::bench::run(&config, backend, csv.as_deref())?;
+            println!("{}", line.line());
+            Ok(())
+        }
+    }
+}
+
+/// Checks that a dataset has the shape and classes the run's model was trained for.
+fn check_fits(info: &crate::runfiles::RunInfo, set: &linclass_data::ImageSet) -> Result<()> {
+    if set.shape() != info.model.input_shape || set.classes().len() != info.model.num_classes {
+        anyhow::bail!(
+            "the test data ({} classes of shape {:?}) does not fit the model ({} classes of shape {:?})",
+            set.classes().len(),
+            set.shape(),
+            info.model.num_classes,
+            info.model.input_shape
+        );
+    }
+    Ok(())
+}

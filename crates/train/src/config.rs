@@ -1,0 +1,353 @@
+//! The experiment configuration: a TOML file with sections [data], [model], [optimizer],
+//! [train] and [output], every key defaulted, unknown keys refused, and `--set section.key=value`
+//! overrides checked the same way.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use linclass_model::Init;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExperimentConfig {
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optimizer: OptimizerConfig,
+    pub train: TrainConfig,
+    pub output: OutputConfig,
+}
+
+/// Which dataset, where, and how it is split and normalized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Dataset kind: "mnist".
+    pub source: Source,
+    /// Folder holding the dataset files; empty means the copy of MNIST shipped with the project.
+    pub dir: String,
+    /// Fraction of the training split held out for validation, in (0, 1).
+    pub valid_fraction: f64,
+    /// "scale" (pixels / 255) or "standardize" (then per-channel mean/std of the training part).
+    pub normalize: NormalizeKind,
+    /// Use only the first N images of the training split (0: all).
+    pub train_limit: usize,
+    /// Use only the first N images of the test split (0: all).
+    pub test_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    Mnist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalizeKind {
+    Scale,
+    Standardize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            source: Source::Mnist,
+            dir: String::new(),
+            valid_fraction: 0.1,
+            normalize: NormalizeKind::Scale,
+            train_limit: 0,
+            test_limit: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Whether f(x) = Wx + b has the bias b.
+    pub bias: bool,
+    /// "zeros", "uniform" (Burn's default, ±1/√D) or "normal" (std `init_std`).
+    pub init: Init,
+    pub init_std: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            bias: true,
+            init: Init::Uniform,
+            init_std: 0.01,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// "sgd".
+    pub name: OptimizerName,
+    /// Learning rate, > 0.
+    pub lr: f64,
+    /// Momentum in [0, 1); 0 is plain SGD.
+    pub momentum: f64,
+    /// L2 penalty added to the gradient, ≥ 0.
+    pub weight_decay: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerName {
+    Sgd,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            name: OptimizerName::Sgd,
+            lr: 0.1,
+            momentum: 0.0,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Passes over the training part, ≥ 1.
+    pub epochs: usize,
+    /// Images per SGD step, ≥ 1.
+    pub batch_size: usize,
+    /// Seeds the split, the shuffling and the initialization.
+    pub seed: u64,
+    /// Reshuffle the training part every epoch.
+    pub shuffle: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 128,
+            seed: 42,
+            shuffle: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// The run directory: model record, resolved config, metrics, checkpoints.
+    pub dir: PathBuf,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("runs/mnist"),
+        }
+    }
+}
+
+/// The 1-based line of byte offset `pos` in `text`.
+fn line_of(text: &str, pos: usize) -> usize {
+    text[..pos.min(text.len())].matches('\n').count() + 1
+}
+
+/// One-line form of a TOML error, with the line it points at.
+fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => anyhow!("{origin}:{}: {msg}", line_of(text, span.start)),
+        None => anyhow!("{origin}: {msg}"),
+    }
+}
+
+impl ExperimentConfig {
+    /// Parses and validates TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
+        let config: Self = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        config.validate().with_context(|| origin.to_string())?;
+        Ok(config)
+    }
+
+    /// Reads a config file and applies `--set` overrides.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let origin = path.display().to_string();
+        let config = Self::from_toml(&text, &origin)?;
+        config.with_overrides(overrides)
+    }
+
+    /// Applies `section.key=value` overrides; the value is read as TOML (a bare word that is
+    /// not valid TOML is taken as a string), and the result is checked like a file.
+    pub fn with_overrides(self, overrides: &[String]) -> Result<Self> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let mut table = toml::Table::try_from(&self)?;
+        let defaults = toml::Table::try_from(Self::default())?;
+        for item in overrides {
+            let (key, raw) = item
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--set {item}: expected section.key=value"))?;
+            let key = key.trim();
+            let (section, field) = key.split_once('.').ok_or_else(|| {
+                anyhow!("--set {item}: expected section.key=value, e.g. optimizer.lr=0.05")
+            })?;
+            let known = defaults
+                .get(section)
+                .and_then(|s| s.as_table())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "--set {item}: unknown section '{section}' (expected one of: {})",
+                        defaults.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+            if !known.contains_key(field) {
+                bail!(
+                    "--set {item}: unknown key '{key}' (keys of [{section}]: {})",
+                    known.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            let value = parse_value(raw.trim());
+            table
+                .get_mut(section)
+                .and_then(|s| s.as_table_mut())
+                .expect("every section is serialized")
+                .insert(field.to_string(), value);
+            let text = toml::to_string(&table)?;
+            let config: Self = toml::from_str(&text)
+                .map_err(|e| anyhow!("--set {item}: {}", e.message().trim().replace('\n', " ")))?;
+            config.validate().with_context(|| format!("--set {item}"))?;
+        }
+        let text = toml::to_string(&table)?;
+        Ok(toml::from_str(&text)?)
+    }
+
+    /// Checks the values that TOML types alone cannot.
+    pub fn validate(&self) -> Result<()> {
+        let d = &self.data;
+        if !(d.valid_fraction > 0.0 && d.valid_fraction < 1.0) {
+            bail!(
+                "data.valid_fraction = {}: expected a fraction strictly between 0 and 1",
+                d.valid_fraction
+            );
+        }
+        let o = &self.optimizer;
+        if !(o.lr.is_finite() && o.lr > 0.0) {
+            bail!("optimizer.lr = {}: expected a positive number", o.lr);
+        }
+        if !(0.0..1.0).contains(&o.momentum) {
+            bail!(
+                "optimizer.momentum = {}: expected a number in [0, 1)",
+                o.momentum
+            );
+        }
+        if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
+            bail!(
+                "optimizer.weight_decay = {}: expected a number ≥ 0",
+                o.weight_decay
+            );
+        }
+        if self.train.epochs == 0 {
+            bail!("train.epochs = 0: expected at least 1");
+        }
+        if self.train.batch_size == 0 {
+            bail!("train.batch_size = 0: expected at least 1");
+        }
+        if !(self.model.init_std.is_finite() && self.model.init_std > 0.0) {
+            bail!(
+                "model.init_std = {}: expected a positive number",
+                self.model.init_std
+            );
+        }
+        if self.output.dir.as_os_str().is_empty() {
+            bail!("output.dir is empty: expected the path of the run directory");
+        }
+        Ok(())
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config always serializes")
+    }
+}
+
+/// Reads an override's value as TOML, falling back to a plain string.
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = ExperimentConfig::from_toml("", "x.toml").unwrap();
+        assert_eq!(c, ExperimentConfig::default());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = ExperimentConfig::from_toml("[optimizer]\nlr = 0.1\nlrr = 2\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:3:"), "{e}");
+        assert!(e.contains("lrr"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        let e = ExperimentConfig::from_toml("[train]\nepochs = \"ten\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_validate() {
+        let c = ExperimentConfig::default()
+            .with_overrides(&[
+                "optimizer.lr=0.05".into(),
+                "train.epochs=3".into(),
+                "output.dir=runs/x".into(),
+                "data.normalize=standardize".into(),
+            ])
+            .unwrap();
+        assert_eq!(c.optimizer.lr, 0.05);
+        assert_eq!(c.train.epochs, 3);
+        assert_eq!(c.output.dir, PathBuf::from("runs/x"));
+        assert_eq!(c.data.normalize, NormalizeKind::Standardize);
+
+        let e = ExperimentConfig::default()
+            .with_overrides(&["optimizer.lrr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'optimizer.lrr'"), "{e}");
+        let e = ExperimentConfig::default()
+            .with_overrides(&["optimizer.lr=-1".into()])
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("optimizer.lr = -1"), "{e:#}");
+        let e = ExperimentConfig::default()
+            .with_overrides(&["train.epochs=many".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train.epochs=many"), "{e}");
+    }
+
+    #[test]
+    fn valid_fraction_bounds() {
+        for bad in ["0.0", "1.0", "-0.1", "1.5"] {
+            let text = format!("[data]\nvalid_fraction = {bad}\n");
+            assert!(ExperimentConfig::from_toml(&text, "x").is_err(), "{bad}");
+        }
+    }
+}

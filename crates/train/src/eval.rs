@@ -1,0 +1,194 @@
+//! Evaluation of a trained model on a labelled image set: top-1, top-k, per-class accuracy and
+//! the confusion matrix.
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use linclass_data::{ImageBatcher, ImageSet, Normalization};
+use linclass_model::LinearClassifier;
+use serde::Serialize;
+
+/// Images scored per forward pass.
+const CHUNK: usize = 1024;
+
+/// Logits of the images `indices` of the batcher's set, row-major [indices.len(), C].
+pub fn logits(
+    model: &LinearClassifier,
+    batcher: &ImageBatcher,
+    indices: &[usize],
+    device: &Device,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(indices.len() * model.num_classes());
+    for chunk in indices.chunks(CHUNK) {
+        let (pixels, _) = batcher.host_batch(chunk);
+        let dim = pixels.len() / chunk.len();
+        let x = Tensor::<2>::from_data(TensorData::new(pixels, [chunk.len(), dim]), device);
+        let scores = model.forward(x).into_data().convert::<f32>();
+        out.extend_from_slice(scores.as_slice::<f32>().expect("f32 logits"));
+    }
+    out
+}
+
+/// The `k` highest-scoring classes of one row of scores, best first.
+pub fn top_classes(scores: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+/// Softmax of one row of scores, computed stably in f64.
+pub fn softmax(scores: &[f32]) -> Vec<f64> {
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) as f64;
+    let exps: Vec<f64> = scores.iter().map(|&s| (s as f64 - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassResult {
+    pub class: String,
+    pub total: usize,
+    pub correct: usize,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Number of images evaluated.
+    pub n: usize,
+    pub top1: f64,
+    pub top5: f64,
+    /// k of the top-k accuracy (5, or the number of classes if fewer).
+    pub k: usize,
+    pub per_class: Vec<ClassResult>,
+    /// confusion[true][predicted] counts.
+    pub confusion: Vec<Vec<usize>>,
+    pub classes: Vec<String>,
+}
+
+/// Scores every image of `set` and tallies the results.
+pub fn evaluate(
+    model: &LinearClassifier,
+    set: Arc<ImageSet>,
+    normalization: &Normalization,
+    device: &Device,
+) -> Evaluation {
+    let classes = set.classes().to_vec();
+    let c = classes.len();
+    let k = 5.min(c);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let batcher = ImageBatcher::new(set.clone(), normalization);
+    let scores = logits(model, &batcher, &indices, device);
+    let mut confusion = vec![vec![0usize; c]; c];
+    let mut top1 = 0usize;
+    let mut topk = 0usize;
+    for (i, row) in scores.chunks_exact(c).enumerate() {
+        let truth = set.label(i);
+        let best = top_classes(row, k);
+        confusion[truth][best[0]] += 1;
+        top1 += usize::from(best[0] == truth);
+        topk += usize::from(best.contains(&truth));
+    }
+    let per_class = classes
+        .iter()
+        .enumerate()
+        .map(|(t, name)| {
+            let total: usize = confusion[t].iter().sum();
+            let correct = confusion[t][t];
+            ClassResult {
+                class: name.clone(),
+                total,
+                correct,
+                accuracy: if total > 0 {
+                    correct as f64 / total as f64
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    let n = set.len().max(1) as f64;
+    Evaluation {
+        n: set.len(),
+        top1: top1 as f64 / n,
+        top5: topk as f64 / n,
+        k,
+        per_class,
+        confusion,
+        classes,
+    }
+}
+
+impl Evaluation {
+    /// The report printed by `eval`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let width = self
+            .classes
+            .iter()
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(1)
+            .max(5);
+        s.push_str(&format!("test images: {}\n", self.n));
+        s.push_str(&format!("top-1 accuracy: {:.2}%\n", 100.0 * self.top1));
+        s.push_str(&format!(
+            "top-{} accuracy: {:.2}%\n",
+            self.k,
+            100.0 * self.top5
+        ));
+        s.push_str("\nper-class accuracy:\n");
+        for r in &self.per_class {
+            s.push_str(&format!(
+                "  {:<width$}  {:6.2}%  ({}/{})\n",
+                r.class,
+                100.0 * r.accuracy,
+                r.correct,
+                r.total
+            ));
+        }
+        if self.classes.len() <= 20 {
+            s.push_str("\nconfusion matrix (rows: true class, columns: predicted class):\n");
+            let cell = self
+                .confusion
+                .iter()
+                .flatten()
+                .map(|v| v.to_string().len())
+                .max()
+                .unwrap_or(1)
+                .max(self.classes.iter().map(|c| c.len()).max().unwrap_or(1));
+            s.push_str(&format!("  {:<width$}", ""));
+            for c in &self.classes {
+                s.push_str(&format!(" {c:>cell$}"));
+            }
+            s.push('\n');
+            for (c, row) in self.classes.iter().zip(&self.confusion) {
+                s.push_str(&format!("  {c:<width$}"));
+                for v in row {
+                    s.push_str(&format!(" {v:>cell$}"));
+                }
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_classes_orders_best_first() {
+        assert_eq!(top_classes(&[0.1, 3.0, -1.0, 2.0], 3), vec![1, 3, 0]);
+    }
+
+    #[test]
+    fn softmax_is_stable_and_normalized() {
+        let p = softmax(&[1e4, -1e4, 0.0]);
+        assert!(p.iter().all(|v| v.is_finite()));
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((p[0] - 1.0).abs() < 1e-12);
+    }
+}

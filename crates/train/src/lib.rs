@@ -1,0 +1,13 @@
+//! Training, evaluation and use of linear image classifiers: the experiment config, backend
+//! selection, Burn's learner wiring, the run directory, evaluation, prediction and the CLI.
+
+pub mod backend;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod datasets;
+pub mod eval;
+pub mod predict;
+pub mod progress;
+pub mod runfiles;
+pub mod training;

@@ -1,0 +1,322 @@
+//! What training shows and records while it runs: one summary per epoch (printed as one line
+//! and appended to the run's metrics CSV), and a progress bar when stdout is a terminal.
+//!
+//! Burn's learner reports every batch; [`EpochLog`] is a metric logger that keeps those
+//! entries (the learner reads them back for checkpoint selection and early stopping) and turns
+//! them into per-epoch means. [`Progress`] replaces Burn's default renderer, which without a
+//! terminal prints one debug line per batch.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::train::logger::{EvaluationProgressLogger, MetricLogger, TrainingProgressLogger};
+use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
+use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::runfiles::write_atomic;
+
+/// Burn's names of the metrics the learner is given.
+pub const LOSS: &str = "Loss";
+pub const ACCURACY: &str = "Accuracy";
+
+/// Name Burn gives the top-k accuracy metric.
+pub fn top_k_name(k: usize) -> String {
+    format!("Top-K Accuracy @ TopK({k})")
+}
+
+/// Loss and accuracies (fractions in [0, 1]) of one split over one epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SplitMetrics {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub top5: f64,
+}
+
+/// One epoch's summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train: SplitMetrics,
+    pub valid: SplitMetrics,
+    pub seconds: f64,
+}
+
+pub const CSV_HEADER: &str =
+    "epoch,train_loss,train_acc,train_top5,valid_loss,valid_acc,valid_top5,seconds";
+
+impl EpochRecord {
+    pub fn csv_row(&self) -> String {
+        let (t, v) = (&self.train, &self.valid);
+        format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3}",
+            self.epoch, t.loss, t.accuracy, t.top5, v.loss, v.accuracy, v.top5, self.seconds
+        )
+    }
+
+    pub fn line(&self, total_epochs: usize) -> String {
+        let (t, v) = (&self.train, &self.valid);
+        format!(
+            "epoch {:>3}/{total_epochs}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top-5 {:6.2}%  {:.2} s",
+            self.epoch,
+            t.loss,
+            100.0 * t.accuracy,
+            v.loss,
+            100.0 * v.accuracy,
+            100.0 * v.top5,
+            self.seconds
+        )
+    }
+}
+
+type Key = (Split, usize, String);
+
+struct State {
+    names: HashMap<MetricId, String>,
+    points: HashMap<Key, Vec<NumericEntry>>,
+    records: Vec<EpochRecord>,
+    epoch_started: Instant,
+    top_k: String,
+    total_epochs: usize,
+    csv_path: PathBuf,
+    csv: String,
+    quiet: bool,
+}
+
+/// Metric logger that aggregates Burn's per-batch entries into per-epoch records.
+#[derive(Clone)]
+pub struct EpochLog(Arc<Mutex<State>>);
+
+impl EpochLog {
+    /// `csv_path` receives the header and one row per finished epoch (rewritten atomically).
+    pub fn new(csv_path: PathBuf, total_epochs: usize, top_k: usize, quiet: bool) -> Self {
+        Self(Arc::new(Mutex::new(State {
+            names: HashMap::new(),
+            points: HashMap::new(),
+            records: Vec::new(),
+            epoch_started: Instant::now(),
+            top_k: top_k_name(top_k),
+            total_epochs,
+            csv_path,
+            csv: format!("{CSV_HEADER}\n"),
+            quiet,
+        })))
+    }
+
+    /// Summaries of the epochs finished so far.
+    pub fn records(&self) -> Vec<EpochRecord> {
+        self.lock().records.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Mean of an epoch's entries, weighted by their counts; a `Final` entry is authoritative.
+fn epoch_mean(points: &[NumericEntry]) -> Option<f64> {
+    if let Some(NumericEntry::Final(v)) = points.last() {
+        return Some(*v);
+    }
+    let (sum, n) = points.iter().fold((0.0, 0usize), |(s, n), e| match e {
+        NumericEntry::Value(v) => (s + v, n + 1),
+        NumericEntry::Aggregated {
+            aggregated_value,
+            count,
+        } => (s + aggregated_value * *count as f64, n + count),
+        NumericEntry::Final(v) => (s + v, n + 1),
+    });
+    (n > 0).then(|| sum / n as f64)
+}
+
+impl State {
+    fn split_metrics(&self, split: &Split, epoch: usize) -> SplitMetrics {
+        let get = |name: &str| {
+            self.points
+                .get(&(split.clone(), epoch, name.to_string()))
+                .and_then(|p| epoch_mean(p))
+                .unwrap_or(f64::NAN)
+        };
+        SplitMetrics {
+            loss: get(LOSS),
+            accuracy: get(ACCURACY) / 100.0,
+            top5: get(&self.top_k) / 100.0,
+        }
+    }
+}
+
+impl MetricLogger for EpochLog {
+    fn log(&mut self, update: MetricsUpdate, epoch: usize, split: &Split) {
+        let mut state = self.lock();
+        for entry in update.entries_numeric {
+            let Some(value) = entry.numeric_entry else {
+                continue;
+            };
+            let Some(name) = state.names.get(&entry.entry.metric_id).cloned() else {
+                continue;
+            };
+            state
+                .points
+                .entry((split.clone(), epoch, name))
+                .or_default()
+                .push(value);
+        }
+    }
+
+    fn read_numeric(
+        &mut self,
+        name: &str,
+        epoch: usize,
+        split: &Split,
+    ) -> Result<Vec<NumericEntry>, String> {
+        Ok(self
+            .lock()
+            .points
+            .get(&(split.clone(), epoch, name.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    fn log_metric_definition(&mut self, definition: MetricDefinition) {
+        self.lock()
+            .names
+            .insert(definition.metric_id, definition.name.to_string());
+    }
+
+    fn log_epoch_summary(&mut self, summary: EpochSummary) {
+        if summary.split != Split::Valid {
+            return;
+        }
+        let mut state = self.lock();
+        let epoch = summary.epoch_number;
+        let record = EpochRecord {
+            epoch,
+            train: state.split_metrics(&Split::Train, epoch),
+            valid: state.split_metrics(&Split::Valid, epoch),
+            seconds: state.epoch_started.elapsed().as_secs_f64(),
+        };
+        state.epoch_started = Instant::now();
+        if !state.quiet {
+            println!("{}", record.line(state.total_epochs));
+        }
+        let row = record.csv_row();
+        state.csv.push_str(&row);
+        state.csv.push('\n');
+        if let Err(e) = write_atomic(&state.csv_path, state.csv.as_bytes()) {
+            eprintln!("warning: {e:#}");
+        }
+        state.records.push(record);
+    }
+}
+
+/// Renderer: a progress bar over each split's items in a terminal, nothing otherwise.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    interactive: bool,
+    epoch: usize,
+    epochs: usize,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            bar: None,
+            interactive: !quiet && std::io::stdout().is_terminal(),
+            epoch: 1,
+            epochs: 0,
+        }
+    }
+}
+
+impl MetricsRendererTraining for Progress {
+    fn update_train(&mut self, _state: MetricState) {}
+    fn update_valid(&mut self, _state: MetricState) {}
+    fn on_train_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn core::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRendererEvaluation for Progress {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+    fn on_test_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn core::error::Error>> {
+        Ok(())
+    }
+}
+
+impl TrainingProgressLogger for Progress {
+    fn start(
+        &mut self,
+        total: usize,
+        starting: usize,
+        _items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.epochs = total;
+        self.epoch = starting.max(1);
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+
+    fn start_split(&mut self, split: &str, total_items: usize) {
+        if !self.interactive {
+            return;
+        }
+        let bar = ProgressBar::new(total_items as u64);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} images  {per_sec}  eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(format!("epoch {}/{} {split:<5}", self.epoch, self.epochs));
+        self.bar = Some(bar);
+    }
+
+    fn update_split(&mut self, items_processed: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(items_processed as u64);
+        }
+    }
+
+    fn end_split(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn end(&mut self) {
+        self.end_split();
+    }
+
+    fn log_event_training(&mut self, _event: String) {}
+}
+
+impl EvaluationProgressLogger for Progress {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRenderer for Progress {
+    fn manual_close(&mut self) {
+        self.end_split();
+    }
+    fn register_metric(&mut self, _definition: MetricDefinition) {}
+}

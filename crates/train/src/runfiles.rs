@@ -1,0 +1,165 @@
+//! The run directory: everything inference needs, without the original config.
+//!
+//! ```text
+//! RUN/model.bpk     the trained record (Burn's burnpack format)
+//! RUN/run.toml      resolved config, model shape, normalization, class names, data summary
+//! RUN/metrics.csv   one row per epoch
+//! RUN/checkpoint/   the learner's checkpoints
+//! ```
+//! Every file is written to a temporary name and renamed into place.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use linclass_data::Normalization;
+use linclass_model::{LinearClassifier, LinearClassifierConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExperimentConfig;
+
+pub const RECORD_FILE: &str = "model.bpk";
+pub const INFO_FILE: &str = "run.toml";
+pub const METRICS_FILE: &str = "metrics.csv";
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so that
+/// `path` holds either its old content or the whole new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!("cannot write {}: {e}", path.display()));
+    }
+    Ok(())
+}
+
+/// Sizes of the parts of the data a run was trained and checked on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSummary {
+    pub train: usize,
+    pub valid: usize,
+    pub test: usize,
+}
+
+/// What `run.toml` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunInfo {
+    pub backend: String,
+    pub classes: Vec<String>,
+    pub normalization: Normalization,
+    pub data: DataSummary,
+    pub model: LinearClassifierConfig,
+    pub config: ExperimentConfig,
+}
+
+/// A run directory on disk.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Creates the directory (and parents), failing clearly if it cannot be written.
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.path)
+            .with_context(|| format!("cannot create run directory {}", self.path.display()))?;
+        let probe = self.path.join(".write-test");
+        std::fs::write(&probe, b"")
+            .map_err(|e| anyhow!("run directory {} is not writable: {e}", self.path.display()))?;
+        let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+
+    pub fn save_info(&self, info: &RunInfo) -> Result<()> {
+        let text = toml::to_string_pretty(info)?;
+        write_atomic(&self.file(INFO_FILE), text.as_bytes())
+    }
+
+    pub fn load_info(&self) -> Result<RunInfo> {
+        if !self.path.is_dir() {
+            bail!(
+                "{}: not a run directory (it does not exist)",
+                self.path.display()
+            );
+        }
+        let path = self.file(INFO_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            anyhow!(
+                "{}: cannot read ({e}); expected the run description written by `train`",
+                path.display()
+            )
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow!(
+                "{}: {}",
+                path.display(),
+                e.message().trim().replace('\n', " ")
+            )
+        })
+    }
+
+    pub fn save_model(&self, model: LinearClassifier) -> Result<()> {
+        let bytes = model
+            .into_record()
+            .into_bytes()
+            .map_err(|e| anyhow!("cannot encode the model record: {e}"))?;
+        write_atomic(&self.file(RECORD_FILE), &bytes)
+    }
+
+    /// Loads the model described by `info` on `device`.
+    pub fn load_model(&self, info: &RunInfo, device: &Device) -> Result<LinearClassifier> {
+        load_record(&self.file(RECORD_FILE), &info.model, device)
+    }
+}
+
+/// Loads a record file into a fresh model of the given shape.
+pub fn load_record(
+    path: &Path,
+    config: &LinearClassifierConfig,
+    device: &Device,
+) -> Result<LinearClassifier> {
+    if !path.is_file() {
+        bail!(
+            "{}: no model record (train a model into this run directory first)",
+            path.display()
+        );
+    }
+    let record = ModuleRecord::load(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    config.init(device).try_load_record(record).map_err(|e| {
+        anyhow!(
+            "{}: record does not fit a {}-class model of input shape {:?}: {e}",
+            path.display(),
+            config.num_classes,
+            config.input_shape
+        )
+    })
+}

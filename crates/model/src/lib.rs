@@ -94,6 +94,11 @@ impl LinearClassifier {
         self.forward(images.flatten(1, 3))
     }
 
+    /// The underlying Burn layer (its parameters, for gradients and inspection).
+    pub fn linear(&self) -> &Linear {
+        &self.linear
+    }
+
     pub fn input_shape(&self) -> [usize; 3] {
         self.input_shape
     }
@@ -155,7 +160,12 @@ mod tests {
             .try_into_vec::<f32>()
             .unwrap();
         let w: Vec<f32> = model.weights().into_data().try_into_vec::<f32>().unwrap();
-        let b: Vec<f32> = model.bias().unwrap().into_data().try_into_vec::<f32>().unwrap();
+        let b: Vec<f32> = model
+            .bias()
+            .unwrap()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap();
         let xs: Vec<f32> = x.into_data().try_into_vec::<f32>().unwrap();
         for k in 0..3 {
             let expected: f32 = (0..4).map(|j| w[k * 4 + j] * xs[j]).sum::<f32>() + b[k];

@@ -105,7 +105,7 @@ impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
             name: OptimizerName::Sgd,
-            lr: 0.1,
+            lr: 0.5,
             momentum: 0.0,
             weight_decay: 0.0,
         }
@@ -128,7 +128,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            epochs: 10,
+            epochs: 20,
             batch_size: 128,
             seed: 42,
             shuffle: true,

@@ -1,0 +1,145 @@
+//! The loss and its gradient: Burn's autodiff against the analytic gradient of softmax
+//! cross-entropy and against finite differences; numerical stability for huge logits.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+use linclass::backend::Backend;
+use linclass_model::LinearClassifierConfig;
+
+const B: usize = 4;
+const D: usize = 6;
+const C: usize = 3;
+
+fn inputs() -> (Vec<f32>, Vec<i64>) {
+    let x: Vec<f32> = (0..B * D)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0)
+        .collect();
+    (x, vec![0, 2, 1, 2])
+}
+
+fn to_vec<const N: usize>(t: Tensor<N>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
+}
+
+/// Mean cross-entropy of logits x·W + b, with W given as Burn stores it ([D, C]).
+fn loss_at(device: &Device, x: &[f32], y: &[i64], w: &[f32], b: &[f32]) -> f32 {
+    let x = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [B, D]), device);
+    let w = Tensor::<2>::from_data(TensorData::new(w.to_vec(), [D, C]), device);
+    let b = Tensor::<1>::from_data(TensorData::new(b.to_vec(), [C]), device);
+    let y = Tensor::<1, Int>::from_data(TensorData::new(y.to_vec(), [B]), device);
+    let logits = x.matmul(w) + b.unsqueeze::<2>();
+    CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits, y)
+        .into_scalar()
+}
+
+#[test]
+fn autodiff_gradient_is_softmax_minus_onehot_times_x() {
+    let device = Backend::Cpu.device().unwrap();
+    let ad = device.clone().autodiff();
+    device.seed(3);
+    let model = LinearClassifierConfig::new([1, 2, 3], C).init(&ad);
+    let (x, y) = inputs();
+    let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [B, D]), &ad);
+    let yt = Tensor::<1, Int>::from_data(TensorData::new(y.clone(), [B]), &ad);
+    let logits = model.forward(xt);
+    let loss = CrossEntropyLossConfig::new()
+        .init(&ad)
+        .forward(logits.clone(), yt);
+    let grads = loss.backward();
+    let linear = model.linear();
+    let gw = to_vec(linear.weight.grad(&grads).unwrap()); // [D, C]
+    let gb = to_vec(linear.bias.as_ref().unwrap().grad(&grads).unwrap()); // [C]
+
+    // Analytic: dL/ds = (softmax(s) − onehot(y)) / B; dL/dW[j][k] = Σ_i x[i][j] dL/ds[i][k].
+    let s = to_vec(logits.inner());
+    let mut ds = vec![0f64; B * C];
+    for i in 0..B {
+        let row = &s[i * C..(i + 1) * C];
+        let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let z: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
+        for k in 0..C {
+            let p = (row[k] as f64 - max).exp() / z;
+            ds[i * C + k] = (p - f64::from(y[i] as usize == k)) / B as f64;
+        }
+    }
+    for j in 0..D {
+        for k in 0..C {
+            let expected: f64 = (0..B).map(|i| x[i * D + j] as f64 * ds[i * C + k]).sum();
+            let got = gw[j * C + k] as f64;
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "dW[{k}][{j}]: {got} vs {expected}"
+            );
+        }
+    }
+    for k in 0..C {
+        let expected: f64 = (0..B).map(|i| ds[i * C + k]).sum();
+        assert!((gb[k] as f64 - expected).abs() < 1e-5, "db[{k}]");
+    }
+
+    // Finite differences of the same loss, one coordinate at a time.
+    let w = to_vec(linear.weight.val().inner());
+    let b = to_vec(linear.bias.as_ref().unwrap().val().inner());
+    let eps = 1e-2f32;
+    let mut worst = 0f64;
+    for idx in 0..D * C {
+        let (mut wp, mut wm) = (w.clone(), w.clone());
+        wp[idx] += eps;
+        wm[idx] -= eps;
+        let fd = (loss_at(&device, &x, &y, &wp, &b) - loss_at(&device, &x, &y, &wm, &b)) as f64
+            / (2.0 * eps as f64);
+        worst = worst.max((fd - gw[idx] as f64).abs());
+    }
+    for k in 0..C {
+        let (mut bp, mut bm) = (b.clone(), b.clone());
+        bp[k] += eps;
+        bm[k] -= eps;
+        let fd = (loss_at(&device, &x, &y, &w, &bp) - loss_at(&device, &x, &y, &w, &bm)) as f64
+            / (2.0 * eps as f64);
+        worst = worst.max((fd - gb[k] as f64).abs());
+    }
+    assert!(worst < 1e-3, "finite differences differ by up to {worst}");
+}
+
+#[test]
+fn loss_softmax_and_gradient_stay_finite_for_huge_logits() {
+    let device = Backend::Cpu.device().unwrap();
+    let ad = device.clone().autodiff();
+    let logits =
+        Tensor::<2>::from_data([[1e4f32, -1e4, 0.0], [-1e4, 1e4, 0.0]], &ad).require_grad();
+    let right = Tensor::<1, Int>::from_data([0i64, 1], &ad);
+    let wrong = Tensor::<1, Int>::from_data([1i64, 0], &ad);
+    let ce = CrossEntropyLossConfig::new().init(&ad);
+
+    let loss_right: f32 = ce.forward(logits.clone(), right).into_scalar();
+    assert!(
+        loss_right.is_finite() && loss_right.abs() < 1e-3,
+        "{loss_right}"
+    );
+
+    let loss_wrong = ce.forward(logits.clone(), wrong);
+    let grads = loss_wrong.backward();
+    let value: f32 = loss_wrong.into_scalar();
+    assert!((value - 2e4).abs() / 2e4 < 1e-3, "{value}");
+    let g = to_vec(logits.grad(&grads).unwrap());
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    // Gradient of the mean loss: (p − onehot)/2, i.e. ±0.5 on the two extreme classes.
+    assert!(
+        (g[0] - 0.5).abs() < 1e-4 && (g[1] + 0.5).abs() < 1e-4,
+        "{g:?}"
+    );
+
+    let p = to_vec(softmax(logits.inner(), 1));
+    assert!(p.iter().all(|v| v.is_finite()));
+    assert!(
+        (p[0] - 1.0).abs() < 1e-6 && (p[4] - 1.0).abs() < 1e-6,
+        "{p:?}"
+    );
+    assert!((p[0..3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+}

@@ -58,7 +58,7 @@ fn autodiff_gradient_is_softmax_minus_onehot_times_x() {
 
     // Analytic: dL/ds = (softmax(s) − onehot(y)) / B; dL/dW[j][k] = Σ_i x[i][j] dL/ds[i][k].
     let s = to_vec(logits.inner());
-    let mut ds = vec![0f64; B * C];
+    let mut ds = [0f64; B * C];
     for i in 0..B {
         let row = &s[i * C..(i + 1) * C];
         let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;

@@ -85,6 +85,18 @@ pub struct Trained {
     pub model: LinearClassifier,
 }
 
+/// The config with `data.dir` made absolute, so that the run directory can be used from
+/// any working directory.
+fn with_absolute_data_dir(config: &ExperimentConfig) -> ExperimentConfig {
+    let mut config = config.clone();
+    if !config.data.dir.is_empty()
+        && let Ok(abs) = std::path::absolute(&config.data.dir)
+    {
+        config.data.dir = abs.display().to_string();
+    }
+    config
+}
+
 /// Number of classes the top-k metric looks at: 5, or fewer for tiny class counts.
 pub fn top_k(num_classes: usize) -> usize {
     5.min(num_classes)
@@ -93,6 +105,7 @@ pub fn top_k(num_classes: usize) -> usize {
 /// Trains the configured model and writes the run directory.
 pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result<Trained> {
     let device = backend.device()?;
+    let config = &with_absolute_data_dir(config);
     let run = RunDir::new(&config.output.dir);
     run.create()?;
     // A new run replaces the checkpoints of an earlier one in the same directory.

@@ -51,3 +51,207 @@ pub fn write_gz(path: &Path, bytes: &[u8]) {
     enc.write_all(bytes).unwrap();
     std::fs::write(path, enc.finish().unwrap()).unwrap();
 }
+
+/// What the test HTTP server answers for a path.
+#[derive(Clone)]
+pub enum Reply {
+    /// 200 with this body.
+    Body(Vec<u8>),
+    /// This status, empty body.
+    Status(u16),
+    /// 200 announcing the full length but sending only the first `sent` bytes, then closing.
+    Truncated(Vec<u8>, usize),
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for download tests: serves fixed replies by path, logs
+/// the paths asked for, and stops when dropped.
+pub struct TestServer {
+    pub port: u16,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(routes: Vec<(&str, Reply)>) -> Self {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let routes: Vec<(String, Reply)> = routes
+            .into_iter()
+            .map(|(p, r)| (p.to_string(), r))
+            .collect();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log2, stop2) = (log.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            // Bounded: a test makes a handful of requests.
+            for stream in listener.incoming().take(64) {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                log2.lock().unwrap().push(path.clone());
+                let reply = routes
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or(Reply::Status(404));
+                let _ = match reply {
+                    Reply::Body(body) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|_| stream.write_all(&body)),
+                    Reply::Status(code) => stream.write_all(
+                        format!("HTTP/1.1 {code} Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                            .as_bytes(),
+                    ),
+                    Reply::Truncated(body, sent) => stream
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .and_then(|_| stream.write_all(&body[..sent])),
+                };
+                let _ = stream.flush();
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        });
+        Self {
+            port,
+            log,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// CIFAR-style pixels for record `i` of class `label`: each class has its own colour, so that a
+/// linear model can learn it; a little variation per record.
+pub fn cifar_pixels(label: usize, i: usize) -> Vec<u8> {
+    let mut px = Vec::with_capacity(3072);
+    let label = label % 10;
+    let bases = [
+        label * 22 + 10,
+        230 - label * 22,
+        (label * 7 % 10) * 22 + 10,
+    ];
+    for base in bases {
+        let base = base as u8;
+        for j in 0..1024 {
+            px.push(base.wrapping_add(((i * 7 + j) % 31) as u8));
+        }
+    }
+    px
+}
+
+/// Writes a CIFAR-10 binary folder (`cifar-10-batches-bin`) under `root`, `per_file` records
+/// in each of the six files.
+pub fn write_cifar10(root: &Path, per_file: usize) -> PathBuf {
+    let dir = root.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ];
+    std::fs::write(dir.join("batches.meta.txt"), names.join("\n") + "\n\n").unwrap();
+    let files: Vec<String> = (1..=5)
+        .map(|i| format!("data_batch_{i}.bin"))
+        .chain(["test_batch.bin".to_string()])
+        .collect();
+    for (f, name) in files.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for i in 0..per_file {
+            let label = (i + f) % 10;
+            bytes.push(label as u8);
+            bytes.extend(cifar_pixels(label, i));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    dir
+}
+
+/// Writes a CIFAR-100 binary folder (`cifar-100-binary`) under `root`; the coarse label of fine
+/// class k is k / 5.
+pub fn write_cifar100(root: &Path, train: usize, test: usize) -> PathBuf {
+    let dir = root.join("cifar-100-binary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fine: Vec<String> = (0..100).map(|i| format!("fine{i}")).collect();
+    let coarse: Vec<String> = (0..20).map(|i| format!("coarse{i}")).collect();
+    std::fs::write(dir.join("fine_label_names.txt"), fine.join("\n")).unwrap();
+    std::fs::write(dir.join("coarse_label_names.txt"), coarse.join("\n")).unwrap();
+    for (name, n) in [("train.bin", train), ("test.bin", test)] {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            let label = i % 100;
+            bytes.push((label / 5) as u8);
+            bytes.push(label as u8);
+            bytes.extend(cifar_pixels(label, i));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    dir
+}
+
+/// Packs `dir` (recursively, under its own name) into a tar.gz archive in memory.
+pub fn tar_gz(dir: &Path) -> Vec<u8> {
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(enc);
+    builder
+        .append_dir_all(dir.file_name().unwrap(), dir)
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// MD5 of bytes, as lower-case hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    linclass_data::mnist::hex(&md5::Md5::digest(bytes))
+}

@@ -1,16 +1,23 @@
-//! Image datasets for linear classifiers: format readers that all fill one in-memory
-//! [`ImageSet`] of u8 pixels, a seeded train/valid split, normalization, and the Burn
-//! `Dataset` + `Batcher` that feed training.
+//! Image datasets for linear classifiers: format readers (IDX, CIFAR binary, image folders)
+//! that all fill one in-memory [`ImageSet`] of u8 pixels, verified downloads of the official
+//! archives, a seeded train/valid split, normalization, and the Burn `Dataset` + `Batcher`
+//! that feed training.
 
 pub mod batch;
+pub mod cifar;
+pub mod decode;
 pub mod error;
+pub mod fetch;
+pub mod folder;
 pub mod idx;
 pub mod image_set;
 pub mod mnist;
 pub mod normalize;
+pub mod source;
 pub mod split;
 
 pub use batch::{ImageBatch, ImageBatcher, ImageDataset};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;
 pub use normalize::Normalization;
+pub use source::{DataSource, DatasetKind};

@@ -99,7 +99,7 @@ pub fn run(config: &ExperimentConfig, backend: Backend, csv: Option<&Path>) -> R
         times
     });
 
-    let test = Arc::new(open_split(&config.data, Split::Test)?);
+    let test = Arc::new(open_split(&config.data, config.train.seed, Split::Test)?);
     let batcher = ImageBatcher::new(test.clone(), &normalization);
     let indices: Vec<usize> = (0..test.len()).collect();
     let _ = logits(&trained.model, &batcher, &indices, &device);
@@ -112,7 +112,7 @@ pub fn run(config: &ExperimentConfig, backend: Backend, csv: Option<&Path>) -> R
 
     let line = BenchLine {
         backend: backend.name().to_string(),
-        dataset: format!("{:?}", config.data.source).to_lowercase(),
+        dataset: config.data.source.name().to_string(),
         epoch_s,
         infer_img_s,
         load_s,

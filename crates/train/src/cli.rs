@@ -63,6 +63,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Download datasets and inspect what a config finds.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Measure seconds per epoch, inference images/s, load time and peak memory.
     Bench {
         #[arg(long, default_value = "configs/mnist.toml")]
@@ -72,6 +77,28 @@ enum Command {
         /// Append the result to this CSV file.
         #[arg(long)]
         csv: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Download a dataset's official files (checksums verified) into its folder.
+    Fetch {
+        /// mnist, fashion-mnist, cifar10 or cifar100.
+        dataset: String,
+        /// Target folder (default: data/<dataset>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// URL prefix tried before the official mirrors (repeatable).
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+    },
+    /// Print what a config's data section finds: samples per split, classes, shape, paths.
+    Info {
+        #[arg(default_value = "configs/mnist.toml")]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
     },
 }
 
@@ -124,7 +151,7 @@ fn run(cli: Cli) -> Result<()> {
             let info = run.load_info()?;
             let device = backend.device()?;
             let model = run.load_model(&info, &device)?;
-            let test = open_split(&info.config.data, Split::Test)?;
+            let test = open_split(&info.config.data, info.config.train.seed, Split::Test)?;
             check_fits(&info, &test)?;
             let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
             if json {
@@ -162,12 +189,28 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Data { command } => crate::datainfo::run(command_parts(command)),
         Command::Bench { config, sets, csv } => {
             let config = ExperimentConfig::load(&config, &sets)?;
             let line = crate::bench::run(&config, backend, csv.as_deref())?;
             println!("{}", line.line());
             Ok(())
         }
+    }
+}
+
+fn command_parts(command: DataCommand) -> crate::datainfo::DataAction {
+    match command {
+        DataCommand::Fetch {
+            dataset,
+            dir,
+            mirrors,
+        } => crate::datainfo::DataAction::Fetch {
+            dataset,
+            dir,
+            mirrors,
+        },
+        DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info { config, sets },
     }
 }
 

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use linclass_data::DatasetKind;
+use linclass_data::cifar::LabelKind;
+use linclass_data::folder::FolderOptions;
 use linclass_model::Init;
 use serde::{Deserialize, Serialize};
 
@@ -22,10 +25,17 @@ pub struct ExperimentConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Dataset kind: "mnist".
-    pub source: Source,
-    /// Folder holding the dataset files; empty means the copy of MNIST shipped with the project.
+    /// "mnist", "fashion-mnist", "cifar10", "cifar100" or "folder".
+    pub source: DatasetKind,
+    /// Folder holding the dataset files; empty means the kind's default folder under data/
+    /// (for MNIST, the copy shipped with the project).
     pub dir: String,
+    /// Download missing files from the official mirrors (checksums verified).
+    pub download: bool,
+    /// URL prefixes tried before the official mirrors.
+    pub mirrors: Vec<String>,
+    /// CIFAR-100: "fine" (100 classes) or "coarse" (20 superclasses).
+    pub label: LabelKind,
     /// Fraction of the training split held out for validation, in (0, 1).
     pub valid_fraction: f64,
     /// "scale" (pixels / 255) or "standardize" (then per-channel mean/std of the training part).
@@ -34,12 +44,8 @@ pub struct DataConfig {
     pub train_limit: usize,
     /// Use only the first N images of the test split (0: all).
     pub test_limit: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    Mnist,
+    /// Image folders: size, channels, test split, unreadable files.
+    pub folder: FolderOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,12 +58,16 @@ pub enum NormalizeKind {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            source: Source::Mnist,
+            source: DatasetKind::Mnist,
             dir: String::new(),
+            download: false,
+            mirrors: Vec::new(),
+            label: LabelKind::Fine,
             valid_fraction: 0.1,
             normalize: NormalizeKind::Scale,
             train_limit: 0,
             test_limit: 0,
+            folder: FolderOptions::default(),
         }
     }
 }
@@ -182,8 +192,9 @@ impl ExperimentConfig {
         config.with_overrides(overrides)
     }
 
-    /// Applies `section.key=value` overrides; the value is read as TOML (a bare word that is
-    /// not valid TOML is taken as a string), and the result is checked like a file.
+    /// Applies `section.key=value` overrides (`data.folder.height=64` for nested tables); the
+    /// value is read as TOML (a bare word that is not valid TOML is taken as a string), and
+    /// the result is checked like a file.
     pub fn with_overrides(self, overrides: &[String]) -> Result<Self> {
         if overrides.is_empty() {
             return Ok(self);
@@ -194,31 +205,20 @@ impl ExperimentConfig {
             let (key, raw) = item
                 .split_once('=')
                 .ok_or_else(|| anyhow!("--set {item}: expected section.key=value"))?;
-            let key = key.trim();
-            let (section, field) = key.split_once('.').ok_or_else(|| {
-                anyhow!("--set {item}: expected section.key=value, e.g. optimizer.lr=0.05")
-            })?;
-            let known = defaults
-                .get(section)
-                .and_then(|s| s.as_table())
-                .ok_or_else(|| {
-                    anyhow!(
-                        "--set {item}: unknown section '{section}' (expected one of: {})",
-                        defaults.keys().cloned().collect::<Vec<_>>().join(", ")
-                    )
-                })?;
-            if !known.contains_key(field) {
-                bail!(
-                    "--set {item}: unknown key '{key}' (keys of [{section}]: {})",
-                    known.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+            let path: Vec<&str> = key.trim().split('.').collect();
+            if path.len() < 2 {
+                bail!("--set {item}: expected section.key=value, e.g. optimizer.lr=0.05");
             }
-            let value = parse_value(raw.trim());
-            table
-                .get_mut(section)
-                .and_then(|s| s.as_table_mut())
-                .expect("every section is serialized")
-                .insert(field.to_string(), value);
+            check_known(&defaults, &path, item)?;
+            let (last, parents) = path.split_last().expect("at least two parts");
+            let mut node = &mut table;
+            for part in parents {
+                node = node
+                    .get_mut(*part)
+                    .and_then(|v| v.as_table_mut())
+                    .expect("every known table is serialized");
+            }
+            node.insert(last.to_string(), parse_value(raw.trim()));
             let text = toml::to_string(&table)?;
             let config: Self = toml::from_str(&text)
                 .map_err(|e| anyhow!("--set {item}: {}", e.message().trim().replace('\n', " ")))?;
@@ -265,6 +265,31 @@ impl ExperimentConfig {
                 self.model.init_std
             );
         }
+        if d.source == DatasetKind::Folder && d.dir.is_empty() {
+            bail!(
+                "data.source = \"folder\" needs data.dir: the folder holding one folder of images per class"
+            );
+        }
+        let f = &d.folder;
+        if !matches!(f.channels, 1 | 3) {
+            bail!(
+                "data.folder.channels = {}: expected 1 (grayscale) or 3 (RGB)",
+                f.channels
+            );
+        }
+        if f.height == 0 || f.width == 0 {
+            bail!(
+                "data.folder.height/width = {}x{}: expected a non-zero size",
+                f.height,
+                f.width
+            );
+        }
+        if !(f.test_fraction > 0.0 && f.test_fraction < 1.0) {
+            bail!(
+                "data.folder.test_fraction = {}: expected a fraction strictly between 0 and 1",
+                f.test_fraction
+            );
+        }
         if self.output.dir.as_os_str().is_empty() {
             bail!("output.dir is empty: expected the path of the run directory");
         }
@@ -275,6 +300,42 @@ impl ExperimentConfig {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the config always serializes")
     }
+}
+
+/// Checks that a dotted key names a key of the config, naming the alternatives if not.
+fn check_known(defaults: &toml::Table, path: &[&str], item: &str) -> Result<()> {
+    let mut node = defaults;
+    for (depth, part) in path.iter().enumerate() {
+        let here = path[..depth].join(".");
+        let known = || node.keys().cloned().collect::<Vec<_>>().join(", ");
+        let Some(value) = node.get(*part) else {
+            if depth == 0 {
+                bail!(
+                    "--set {item}: unknown section '{part}' (expected one of: {})",
+                    known()
+                );
+            }
+            bail!(
+                "--set {item}: unknown key '{}' (keys of [{here}]: {})",
+                path.join("."),
+                known()
+            );
+        };
+        if depth + 1 < path.len() {
+            node = value.as_table().ok_or_else(|| {
+                anyhow!(
+                    "--set {item}: '{}' is a value, not a table",
+                    path[..=depth].join(".")
+                )
+            })?;
+        } else if value.is_table() {
+            bail!(
+                "--set {item}: '{}' is a table: set one of its keys",
+                path.join(".")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Reads an override's value as TOML, falling back to a plain string.
@@ -341,6 +402,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("train.epochs=many"), "{e}");
+
+        let c = ExperimentConfig::default()
+            .with_overrides(&[
+                "data.folder.height=64".into(),
+                "data.source=cifar100".into(),
+            ])
+            .unwrap();
+        assert_eq!(c.data.folder.height, 64);
+        assert_eq!(c.data.source, DatasetKind::Cifar100);
+        let e = ExperimentConfig::default()
+            .with_overrides(&["data.folder.depth=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'data.folder.depth'"), "{e}");
+        let e = ExperimentConfig::default()
+            .with_overrides(&["data.folder=3".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a table"), "{e}");
     }
 
     #[test]

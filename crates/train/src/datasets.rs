@@ -1,26 +1,40 @@
 //! From the `[data]` section to image sets: which files, which split, which normalization.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::Result;
-use linclass_data::mnist::{self, Split};
+use linclass_data::mnist::Split;
 use linclass_data::split::{TrainValid, train_valid_split};
-use linclass_data::{ImageSet, Normalization};
+use linclass_data::{DataSource, ImageSet, Normalization};
 
-use crate::config::{DataConfig, NormalizeKind, Source};
+use crate::config::{DataConfig, NormalizeKind};
+use crate::progress::DownloadBar;
 
-/// Reads one official split of the configured dataset, cut to the configured limit.
-pub fn open_split(data: &DataConfig, split: Split) -> Result<ImageSet> {
-    let set = match data.source {
-        Source::Mnist => {
-            if data.dir.is_empty() {
-                mnist::verify_embedded()?;
-                mnist::read_split(Path::new(mnist::EMBEDDED_DIR), split, &mnist::DIGITS)?
-            } else {
-                mnist::read_split(Path::new(&data.dir), split, &mnist::DIGITS)?
-            }
-        }
-    };
+/// The data crate's description of the configured dataset.
+pub fn source(data: &DataConfig, seed: u64) -> DataSource {
+    DataSource {
+        kind: data.source,
+        dir: PathBuf::from(&data.dir),
+        label: data.label,
+        folder: data.folder.clone(),
+        download: data.download,
+        mirrors: data.mirrors.clone(),
+        seed,
+    }
+}
+
+/// Reads one official split of the configured dataset, cut to the configured limit. Images of
+/// a folder that were skipped as unreadable are reported on stderr.
+pub fn open_split(data: &DataConfig, seed: u64, split: Split) -> Result<ImageSet> {
+    let (set, skipped) = source(data, seed).open(split, &mut DownloadBar::default())?;
+    if !skipped.is_empty() {
+        eprintln!(
+            "warning: skipped {} unreadable image(s) in the {} split, e.g. {}",
+            skipped.len(),
+            format!("{split:?}").to_lowercase(),
+            skipped[0].display()
+        );
+    }
     let limit = match split {
         Split::Train => data.train_limit,
         Split::Test => data.test_limit,
@@ -37,7 +51,7 @@ pub struct TrainingData {
 }
 
 pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
-    let set = open_split(data, Split::Train)?;
+    let set = open_split(data, seed, Split::Train)?;
     let split = train_valid_split(set.len(), data.valid_fraction, seed);
     if split.train.is_empty() || split.valid.is_empty() {
         anyhow::bail!(

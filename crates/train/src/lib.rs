@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod datainfo;
 pub mod datasets;
 pub mod eval;
 pub mod predict;

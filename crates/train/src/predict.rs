@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use burn::prelude::*;
-use image::imageops::FilterType;
+use linclass_data::decode::decode_image;
 use linclass_data::{ImageBatcher, ImageSet};
 use linclass_model::LinearClassifier;
 use serde::Serialize;
@@ -14,49 +14,10 @@ use serde::Serialize;
 use crate::eval::{logits, softmax, top_classes};
 use crate::runfiles::RunInfo;
 
-/// Decodes an image file into channel-major u8 pixels of shape [channels, height, width].
-/// Grayscale models get the image's luminance; RGB models get RGB. `invert` maps v → 255 − v
-/// (for dark strokes on a light background, the opposite of MNIST).
+/// Decodes an image file into the model's shape (see `linclass_data::decode`); `invert` maps
+/// v → 255 − v, for dark strokes on a light background (the opposite of MNIST).
 pub fn load_image(path: &Path, shape: [usize; 3], invert: bool) -> Result<Vec<u8>> {
-    let [c, h, w] = shape;
-    let img = image::ImageReader::open(path)
-        .map_err(|e| anyhow!("{}: cannot open ({e})", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| anyhow!("{}: cannot read ({e})", path.display()))?
-        .decode()
-        .map_err(|e| {
-            anyhow!(
-                "{}: cannot decode as an image ({e}); expected PNG, JPEG or BMP",
-                path.display()
-            )
-        })?;
-    let resize = |img: image::DynamicImage| {
-        if img.width() as usize == w && img.height() as usize == h {
-            img
-        } else {
-            img.resize_exact(w as u32, h as u32, FilterType::Triangle)
-        }
-    };
-    let img = resize(img);
-    let mut pixels = match c {
-        1 => img.to_luma8().into_raw(),
-        3 => {
-            let rgb = img.to_rgb8();
-            let plane = h * w;
-            let mut out = vec![0u8; 3 * plane];
-            for (i, px) in rgb.pixels().enumerate() {
-                for ch in 0..3 {
-                    out[ch * plane + i] = px[ch];
-                }
-            }
-            out
-        }
-        _ => {
-            return Err(anyhow!(
-                "the model expects {c} channels: only 1 (grayscale) and 3 (RGB) are supported"
-            ));
-        }
-    };
+    let mut pixels = decode_image(path, shape)?;
     if invert {
         pixels.iter_mut().for_each(|v| *v = 255 - *v);
     }

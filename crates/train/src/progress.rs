@@ -320,3 +320,41 @@ impl MetricsRenderer for Progress {
     }
     fn register_metric(&mut self, _definition: MetricDefinition) {}
 }
+
+/// Download progress: a byte bar in a terminal, one line per file otherwise.
+#[derive(Default)]
+pub struct DownloadBar {
+    bar: Option<ProgressBar>,
+}
+
+impl linclass_data::fetch::FetchProgress for DownloadBar {
+    fn start(&mut self, url: &str, total: Option<u64>) {
+        if std::io::stderr().is_terminal() {
+            let bar = match total {
+                Some(n) => ProgressBar::new(n),
+                None => ProgressBar::new_spinner(),
+            };
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(url.to_string());
+            self.bar = Some(bar);
+        } else {
+            eprintln!("downloading {url}");
+        }
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The catalog of datasets: what each kind is called, where its files are looked for, how it is
+//! read, and where its official archives are published.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cifar::{self, CIFAR10_DIR, CIFAR100_DIR, LabelKind};
+use crate::error::{DataError, Result};
+use crate::fetch::{FetchProgress, RemoteFile, fetch};
+use crate::folder::{FolderOptions, read_folder};
+use crate::image_set::ImageSet;
+use crate::mnist::{self, Split};
+
+/// The folder where datasets live by default (`data/` of the source tree).
+pub const DATA_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+
+/// Where Debian's `dataset-fashion-mnist` package puts its files.
+pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+pub const FASHION_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+const MNIST_MIRRORS: [&str; 2] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist",
+    "https://storage.googleapis.com/cvdf-datasets/mnist",
+];
+const FASHION_MIRRORS: [&str; 1] = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"];
+const CIFAR_SITE: &str = "https://www.cs.toronto.edu/~kriz";
+
+/// The dataset kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    Mnist,
+    FashionMnist,
+    Cifar10,
+    Cifar100,
+    Folder,
+}
+
+impl DatasetKind {
+    pub const ALL: [DatasetKind; 5] = [
+        DatasetKind::Mnist,
+        DatasetKind::FashionMnist,
+        DatasetKind::Cifar10,
+        DatasetKind::Cifar100,
+        DatasetKind::Folder,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Folder => "folder",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Where the files are expected when `data.dir` is empty (and where downloads go).
+    pub fn default_dir(self) -> PathBuf {
+        Path::new(DATA_ROOT).join(self.name())
+    }
+
+    /// The files published for this kind.
+    pub fn remote_files(self) -> Vec<RemoteFile> {
+        let idx = |mirrors: &[&str], sums: [(&str, &str); 4]| {
+            sums.iter()
+                .map(|(name, md5)| RemoteFile {
+                    name: name.to_string(),
+                    md5: md5.to_string(),
+                    urls: mirrors.iter().map(|m| format!("{m}/{name}")).collect(),
+                    extract: false,
+                })
+                .collect()
+        };
+        let archive = |name: &str, md5: &str| {
+            vec![RemoteFile {
+                name: name.to_string(),
+                md5: md5.to_string(),
+                urls: vec![format!("{CIFAR_SITE}/{name}")],
+                extract: true,
+            }]
+        };
+        match self {
+            DatasetKind::Mnist => idx(
+                &MNIST_MIRRORS,
+                [
+                    (
+                        "train-images-idx3-ubyte.gz",
+                        "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                    ),
+                    (
+                        "train-labels-idx1-ubyte.gz",
+                        "d53e105ee54ea40749a09fcbcd1e9432",
+                    ),
+                    (
+                        "t10k-images-idx3-ubyte.gz",
+                        "9fb629c4189551a2d022fa330f9573f3",
+                    ),
+                    (
+                        "t10k-labels-idx1-ubyte.gz",
+                        "ec29112dd5afa0611ce80d1b7f02629c",
+                    ),
+                ],
+            ),
+            DatasetKind::FashionMnist => idx(
+                &FASHION_MIRRORS,
+                [
+                    (
+                        "train-images-idx3-ubyte.gz",
+                        "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                    ),
+                    (
+                        "train-labels-idx1-ubyte.gz",
+                        "25c81989df183df01b3e8a0aad5dffbe",
+                    ),
+                    (
+                        "t10k-images-idx3-ubyte.gz",
+                        "bef4ecab320f06d8554ea6380940ec79",
+                    ),
+                    (
+                        "t10k-labels-idx1-ubyte.gz",
+                        "bb300cfdad3c16e7a12a480ee83cd310",
+                    ),
+                ],
+            ),
+            DatasetKind::Cifar10 => {
+                archive("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530")
+            }
+            DatasetKind::Cifar100 => archive(
+                "cifar-100-binary.tar.gz",
+                "03b5dce01913d631647c71ecec9e9cb8",
+            ),
+            DatasetKind::Folder => Vec::new(),
+        }
+    }
+
+    /// The files (relative to the dataset folder) that must exist for the kind to be read.
+    pub fn required_files(self) -> Vec<PathBuf> {
+        let idx = || {
+            [
+                "train-images-idx3-ubyte",
+                "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte",
+            ]
+            .iter()
+            .map(|s| PathBuf::from(format!("{s}.gz")))
+            .collect()
+        };
+        match self {
+            DatasetKind::Mnist | DatasetKind::FashionMnist => idx(),
+            DatasetKind::Cifar10 => [
+                "batches.meta.txt",
+                "data_batch_1.bin",
+                "data_batch_2.bin",
+                "data_batch_3.bin",
+                "data_batch_4.bin",
+                "data_batch_5.bin",
+                "test_batch.bin",
+            ]
+            .iter()
+            .map(|f| Path::new(CIFAR10_DIR).join(f))
+            .collect(),
+            DatasetKind::Cifar100 => [
+                "fine_label_names.txt",
+                "coarse_label_names.txt",
+                "train.bin",
+                "test.bin",
+            ]
+            .iter()
+            .map(|f| Path::new(CIFAR100_DIR).join(f))
+            .collect(),
+            DatasetKind::Folder => Vec::new(),
+        }
+    }
+}
+
+/// Everything needed to find and read a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSource {
+    pub kind: DatasetKind,
+    /// The dataset folder; empty: the kind's default (the shipped copy for MNIST).
+    pub dir: PathBuf,
+    /// CIFAR-100: fine or coarse labels.
+    pub label: LabelKind,
+    pub folder: FolderOptions,
+    /// Download missing files from the official mirrors.
+    pub download: bool,
+    /// URL prefixes tried before the official mirrors.
+    pub mirrors: Vec<String>,
+    /// Seeds the test split of a folder without train/ and test/.
+    pub seed: u64,
+}
+
+impl DataSource {
+    pub fn new(kind: DatasetKind) -> Self {
+        Self {
+            kind,
+            dir: PathBuf::new(),
+            label: LabelKind::Fine,
+            folder: FolderOptions::default(),
+            download: false,
+            mirrors: Vec::new(),
+            seed: 0,
+        }
+    }
+
+    /// Whether this is the MNIST copy shipped with the project.
+    pub fn is_embedded(&self) -> bool {
+        self.kind == DatasetKind::Mnist && self.dir.as_os_str().is_empty()
+    }
+
+    /// Whether an IDX-layout file is present raw or gzip-compressed.
+    fn present(dir: &Path, file: &Path) -> bool {
+        dir.join(file).is_file()
+            || file
+                .to_str()
+                .and_then(|f| f.strip_suffix(".gz"))
+                .is_some_and(|raw| dir.join(raw).is_file())
+    }
+
+    /// The files of `required_files` missing in `dir`.
+    pub fn missing_in(&self, dir: &Path) -> Vec<PathBuf> {
+        let alt = |f: &Path| {
+            // CIFAR files may also sit directly in `dir`.
+            f.file_name().map(|n| dir.join(n))
+        };
+        self.kind
+            .required_files()
+            .into_iter()
+            .filter(|f| !Self::present(dir, f) && !alt(f).is_some_and(|p| p.is_file()))
+            .collect()
+    }
+
+    /// The folder the files are read from: the configured one, or the default, or (for
+    /// Fashion-MNIST) Debian's copy when the default has none.
+    pub fn resolved_dir(&self) -> PathBuf {
+        if self.is_embedded() {
+            return PathBuf::from(mnist::EMBEDDED_DIR);
+        }
+        if !self.dir.as_os_str().is_empty() {
+            return self.dir.clone();
+        }
+        let default = self.kind.default_dir();
+        if self.kind == DatasetKind::FashionMnist
+            && !self.missing_in(&default).is_empty()
+            && !self.download
+            && self.missing_in(Path::new(DEBIAN_FASHION_MNIST)).is_empty()
+        {
+            return PathBuf::from(DEBIAN_FASHION_MNIST);
+        }
+        default
+    }
+
+    /// Makes sure the files are on disk: downloads what is missing when allowed, otherwise
+    /// says which files to put where.
+    pub fn ensure_present(&self, progress: &mut dyn FetchProgress) -> Result<PathBuf> {
+        let dir = self.resolved_dir();
+        if self.kind == DatasetKind::Folder || self.is_embedded() {
+            return Ok(dir);
+        }
+        let missing = self.missing_in(&dir);
+        if missing.is_empty() {
+            return Ok(dir);
+        }
+        if self.download {
+            self.fetch_into(&dir, progress)?;
+            let still = self.missing_in(&dir);
+            if still.is_empty() {
+                return Ok(dir);
+            }
+            return Err(DataError::format(
+                &dir,
+                format!("after download, still missing {}", list(&still)),
+            ));
+        }
+        let files = self.kind.remote_files();
+        let how = files
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} (MD5 {}) from {}",
+                    f.name,
+                    f.md5,
+                    f.urls.first().map_or("", String::as_str)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let extract = if files.iter().any(|f| f.extract) {
+            ", extracted there"
+        } else {
+            ""
+        };
+        Err(DataError::format(
+            &dir,
+            format!(
+                "missing {}; run `linclass data fetch {}` or set data.download = true, or put {how} into this folder by hand{extract}{}",
+                list(&missing),
+                self.kind.name(),
+                if self.kind == DatasetKind::FashionMnist {
+                    " (or install Debian's dataset-fashion-mnist package)"
+                } else {
+                    ""
+                }
+            ),
+        ))
+    }
+
+    /// Downloads every published file of the kind into `dir`.
+    pub fn fetch_into(&self, dir: &Path, progress: &mut dyn FetchProgress) -> Result<()> {
+        for file in self.kind.remote_files() {
+            fetch(&file.with_mirrors(&self.mirrors), dir, progress)?;
+        }
+        Ok(())
+    }
+
+    /// Reads one split; for image folders also returns the files skipped as unreadable.
+    pub fn open(
+        &self,
+        split: Split,
+        progress: &mut dyn FetchProgress,
+    ) -> Result<(ImageSet, Vec<PathBuf>)> {
+        let dir = self.ensure_present(progress)?;
+        let set = match self.kind {
+            DatasetKind::Mnist => {
+                if self.is_embedded() {
+                    mnist::verify_embedded()?;
+                }
+                mnist::read_split(&dir, split, &mnist::DIGITS)?
+            }
+            DatasetKind::FashionMnist => mnist::read_split(&dir, split, &FASHION_CLASSES)?,
+            DatasetKind::Cifar10 => cifar::read_cifar10(&dir, split)?,
+            DatasetKind::Cifar100 => cifar::read_cifar100(&dir, split, self.label)?,
+            DatasetKind::Folder => {
+                if self.dir.as_os_str().is_empty() {
+                    return Err(DataError::Invalid(
+                        "data.source = \"folder\" needs data.dir, the folder of class folders"
+                            .into(),
+                    ));
+                }
+                let read = read_folder(&dir, split, &self.folder, self.seed)?;
+                return Ok((read.set, read.skipped));
+            }
+        };
+        Ok((set, Vec::new()))
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,227 @@
+//! Every dataset kind trains end to end from the CLI on files in its official layout, and the
+//! shipped configs are valid.
+
+use std::path::{Path, PathBuf};
+
+use linclass_data::idx::encode_idx;
+use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_tests::{describe, linclass, mnist_dir, write_cifar10, write_cifar100, write_gz};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Trains with `sets` and returns the parsed `eval --json` of the run.
+fn train_and_eval(run: &Path, config: &str, sets: &[String]) -> serde_json::Value {
+    let mut args = vec!["train".to_string(), "--config".into(), config.into()];
+    for s in sets
+        .iter()
+        .cloned()
+        .chain([format!("output.dir={}", run.display())])
+    {
+        args.push("--set".into());
+        args.push(s);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = linclass(&repo_root(), &args);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo_root().join("configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            linclass::config::ExperimentConfig::load(&path, &[])
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} configs");
+}
+
+#[test]
+fn cifar10_trains_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar10(tmp.path(), 60);
+    let json = train_and_eval(
+        &tmp.path().join("run"),
+        "configs/cifar10.toml",
+        &[
+            format!("data.dir={}", tmp.path().display()),
+            "train.epochs=10".into(),
+            "train.batch_size=16".into(),
+            "data.normalize=standardize".into(),
+        ],
+    );
+    assert_eq!(json["n"], 60);
+    assert_eq!(json["classes"][3], "cat");
+    // Each synthetic class has its own colour: a linear model separates them.
+    assert!(json["top1"].as_f64().unwrap() > 0.9, "{json}");
+}
+
+#[test]
+fn cifar100_coarse_trains_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar100(tmp.path(), 1000, 200);
+    let json = train_and_eval(
+        &tmp.path().join("run"),
+        "configs/cifar100.toml",
+        &[
+            format!("data.dir={}", tmp.path().display()),
+            "data.label=coarse".into(),
+            "train.epochs=2".into(),
+        ],
+    );
+    assert_eq!(json["per_class"].as_array().unwrap().len(), 20);
+    assert_eq!(json["classes"][19], "coarse19");
+    assert_eq!(json["n"], 200);
+}
+
+#[test]
+fn fashion_mnist_trains_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Class k: a bright horizontal band at row 2k + 4.
+    let make = |n: usize| {
+        let mut pixels = vec![0u8; n * 784];
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        for (i, &l) in labels.iter().enumerate() {
+            let row = 2 * l as usize + 4;
+            for x in 0..28 {
+                pixels[i * 784 + row * 28 + x] = 200 + (x % 50) as u8;
+            }
+        }
+        (encode_idx(&[n, 28, 28], &pixels), encode_idx(&[n], &labels))
+    };
+    for (prefix, n) in [("train", 300), ("t10k", 50)] {
+        let (images, labels) = make(n);
+        write_gz(
+            &tmp.path().join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &images,
+        );
+        write_gz(
+            &tmp.path().join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &labels,
+        );
+    }
+    let json = train_and_eval(
+        &tmp.path().join("run"),
+        "configs/fashion-mnist.toml",
+        &[
+            format!("data.dir={}", tmp.path().display()),
+            "train.epochs=3".into(),
+        ],
+    );
+    assert_eq!(json["classes"][9], "Ankle boot");
+    assert!(json["top1"].as_f64().unwrap() > 0.9, "{json}");
+}
+
+#[test]
+fn image_folder_of_mnist_pngs_trains_to_a_sensible_accuracy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("digits");
+    let train = mnist::read_split(&mnist_dir(), Split::Train, &DIGITS).unwrap();
+    let mut written = [0usize; 10];
+    for i in 0..train.len() {
+        let l = train.label(i);
+        if written[l] == 100 {
+            continue;
+        }
+        let dir = root.join(DIGITS[l]);
+        std::fs::create_dir_all(&dir).unwrap();
+        image::GrayImage::from_raw(28, 28, train.image(i).to_vec())
+            .unwrap()
+            .save(dir.join(format!("{i}.png")))
+            .unwrap();
+        written[l] += 1;
+        if written.iter().all(|&w| w == 100) {
+            break;
+        }
+    }
+    let run = tmp.path().join("run");
+    let json = train_and_eval(
+        &run,
+        "configs/image-folder.toml",
+        &[
+            format!("data.dir={}", root.display()),
+            "data.folder.channels=1".into(),
+            "data.folder.height=28".into(),
+            "data.folder.width=28".into(),
+            "train.epochs=10".into(),
+            "train.batch_size=16".into(),
+            "optimizer.lr=0.1".into(),
+        ],
+    );
+    // 20% of each class is the test split.
+    assert_eq!(json["n"], 200);
+    let top1 = json["top1"].as_f64().unwrap();
+    assert!(top1 > 0.75, "top-1 {top1}");
+
+    // The run classifies one of its own files like eval did (same decoding path).
+    let some = root
+        .join("3")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = linclass(
+        &repo_root(),
+        &[
+            "predict",
+            run.to_str().unwrap(),
+            some.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn data_info_reports_splits_and_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar10(tmp.path(), 20);
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/cifar10.toml",
+            "--set",
+            &format!("data.dir={}", tmp.path().display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("samples: train 100 (of which 90 for training, 10 for validation), test 20"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[3, 32, 32]") && text.contains("classes: 10"),
+        "{text}"
+    );
+    assert!(text.contains("truck"), "{text}");
+
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/cifar10.toml",
+            "--set",
+            "data.dir=/nonexistent/cifar",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/cifar") && err.contains("data fetch cifar10"),
+        "{err}"
+    );
+}

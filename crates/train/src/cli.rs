@@ -13,7 +13,7 @@ use crate::config::ExperimentConfig;
 use crate::datasets::open_split;
 use crate::eval::evaluate;
 use crate::predict::predict;
-use crate::runfiles::RunDir;
+use crate::runfiles::{RunDir, write_atomic};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,6 +63,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the class templates (rows of W as images): a grid and one PNG per class.
+    Templates {
+        run: PathBuf,
+        /// Folder for the pictures (default: the run directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a self-contained HTML report of a run (RUN/report.html).
+    Report { run: PathBuf },
     /// Download datasets and inspect what a config finds.
     Data {
         #[command(subcommand)]
@@ -130,6 +139,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let config = ExperimentConfig::load(&config, &sets)?;
             let trained = crate::training::train(&config, backend, quiet)?;
+            crate::visuals::write_curves(&trained.run)?;
             let last = trained.epochs.last();
             let total: f64 = trained.epochs.iter().map(|e| e.seconds).sum();
             match last {
@@ -154,10 +164,15 @@ fn run(cli: Cli) -> Result<()> {
             let test = open_split(&info.config.data, info.config.train.seed, Split::Test)?;
             check_fits(&info, &test)?;
             let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
+            let picture = run.file(crate::visuals::CONFUSION_FILE);
+            if let Err(e) = write_atomic(&picture, &crate::visuals::confusion_png(&evaluation)) {
+                eprintln!("warning: {e:#}");
+            }
             if json {
                 println!("{}", serde_json::to_string(&evaluation)?);
             } else {
                 print!("{}", evaluation.render());
+                println!("\nconfusion matrix picture: {}", picture.display());
             }
             Ok(())
         }
@@ -187,6 +202,37 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::Templates { run, out } => {
+            let run = RunDir::new(run);
+            let info = run.load_info()?;
+            let device = backend.device()?;
+            let model = run.load_model(&info, &device)?;
+            let out = out.unwrap_or_else(|| run.path.clone());
+            let (grid, each) = crate::visuals::write_templates(&out, &model, &info.classes)?;
+            println!(
+                "wrote {} and {} class templates in {}",
+                grid.display(),
+                each.len(),
+                out.join(crate::visuals::TEMPLATES_DIR).display()
+            );
+            Ok(())
+        }
+        Command::Report { run } => {
+            let run = RunDir::new(run);
+            let info = run.load_info()?;
+            let device = backend.device()?;
+            let model = run.load_model(&info, &device)?;
+            let test = Arc::new(open_split(
+                &info.config.data,
+                info.config.train.seed,
+                Split::Test,
+            )?);
+            check_fits(&info, &test)?;
+            let evaluation = evaluate(&model, test.clone(), &info.normalization, &device);
+            let path = crate::visuals::write_report(&run, &info, &model, test, &evaluation)?;
+            println!("wrote {}", path.display());
             Ok(())
         }
         Command::Data { command } => crate::datainfo::run(command_parts(command)),

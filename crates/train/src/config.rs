@@ -103,6 +103,20 @@ pub struct OptimizerConfig {
     pub momentum: f64,
     /// L2 penalty added to the gradient, ≥ 0.
     pub weight_decay: f64,
+    /// Learning-rate schedule: "constant", "step" (× `step_gamma` every `step_epochs`
+    /// epochs) or "cosine" (from `lr` down to `min_lr` over the run).
+    pub schedule: Schedule,
+    pub step_epochs: usize,
+    pub step_gamma: f64,
+    pub min_lr: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    Step,
+    Cosine,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +132,10 @@ impl Default for OptimizerConfig {
             lr: 0.5,
             momentum: 0.0,
             weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            step_epochs: 5,
+            step_gamma: 0.1,
+            min_lr: 0.0,
         }
     }
 }
@@ -127,8 +145,14 @@ impl Default for OptimizerConfig {
 pub struct TrainConfig {
     /// Passes over the training part, ≥ 1.
     pub epochs: usize,
-    /// Images per SGD step, ≥ 1.
-    pub batch_size: usize,
+    /// Images per SGD step: 1 (online SGD) up to "full" (batch gradient descent, one step per
+    /// epoch over the whole training part).
+    pub batch_size: BatchSize,
+    /// "cross_entropy" (softmax + cross-entropy), "squared_error" (between the scores and the
+    /// one-hot label) or "nll" (log-softmax + negative log-likelihood).
+    pub loss: LossKind,
+    /// Stop when the validation loss has not improved for this many epochs (0: never).
+    pub early_stopping_patience: usize,
     /// Seeds the split, the shuffling and the initialization.
     pub seed: u64,
     /// Reshuffle the training part every epoch.
@@ -139,10 +163,88 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             epochs: 20,
-            batch_size: 128,
+            batch_size: BatchSize::Size(128),
+            loss: LossKind::CrossEntropy,
+            early_stopping_patience: 0,
             seed: 42,
             shuffle: true,
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    CrossEntropy,
+    SquaredError,
+    Nll,
+}
+
+/// Images per gradient step: a number, or the whole training part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    Size(usize),
+    Full,
+}
+
+impl BatchSize {
+    /// The batch size for a training part of `n` images.
+    pub fn resolve(self, n: usize) -> usize {
+        match self {
+            BatchSize::Size(b) => b,
+            BatchSize::Full => n.max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchSize::Size(b) => write!(f, "{b}"),
+            BatchSize::Full => f.write_str("full"),
+        }
+    }
+}
+
+impl Serialize for BatchSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BatchSize::Size(b) => s.serialize_u64(*b as u64),
+            BatchSize::Full => s.serialize_str("full"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BatchSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a positive number of images or \"full\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BatchSize, E> {
+                if v < 0 {
+                    return Err(E::custom(format!(
+                        "batch size {v}: expected a positive number of images or \"full\""
+                    )));
+                }
+                Ok(BatchSize::Size(v as usize))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BatchSize, E> {
+                Ok(BatchSize::Size(v as usize))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BatchSize, E> {
+                if v == "full" {
+                    Ok(BatchSize::Full)
+                } else {
+                    Err(E::custom(format!(
+                        "batch size \"{v}\": expected a positive number of images or \"full\""
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -256,8 +358,24 @@ impl ExperimentConfig {
         if self.train.epochs == 0 {
             bail!("train.epochs = 0: expected at least 1");
         }
-        if self.train.batch_size == 0 {
-            bail!("train.batch_size = 0: expected at least 1");
+        if self.train.batch_size == BatchSize::Size(0) {
+            bail!("train.batch_size = 0: expected at least 1 (or \"full\")");
+        }
+        if o.schedule == Schedule::Step
+            && (o.step_epochs == 0 || !(o.step_gamma > 0.0 && o.step_gamma <= 1.0))
+        {
+            bail!(
+                "optimizer.step_epochs = {}, optimizer.step_gamma = {}: expected at least 1 epoch and a factor in (0, 1]",
+                o.step_epochs,
+                o.step_gamma
+            );
+        }
+        if o.schedule == Schedule::Cosine && !(o.min_lr >= 0.0 && o.min_lr < o.lr && o.lr <= 1.0) {
+            bail!(
+                "optimizer.min_lr = {}, optimizer.lr = {}: the cosine schedule needs 0 <= min_lr < lr <= 1",
+                o.min_lr,
+                o.lr
+            );
         }
         if !(self.model.init_std.is_finite() && self.model.init_std > 0.0) {
             bail!(
@@ -421,6 +539,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("is a table"), "{e}");
+    }
+
+    #[test]
+    fn batch_size_is_a_number_or_full() {
+        let c = ExperimentConfig::from_toml("[train]\nbatch_size = \"full\"\n", "x").unwrap();
+        assert_eq!(c.train.batch_size, BatchSize::Full);
+        assert_eq!(c.train.batch_size.resolve(500), 500);
+        let c = ExperimentConfig::default()
+            .with_overrides(&["train.batch_size=full".into()])
+            .unwrap();
+        assert_eq!(c.train.batch_size, BatchSize::Full);
+        assert!(c.to_toml().contains("batch_size = \"full\""));
+        for bad in ["\"all\"", "-3", "0"] {
+            let text = format!("[train]\nbatch_size = {bad}\n");
+            let e = format!("{:#}", ExperimentConfig::from_toml(&text, "x").unwrap_err());
+            assert!(e.contains("batch"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -65,7 +65,27 @@ pub struct Evaluation {
     /// confusion[true][predicted] counts.
     pub confusion: Vec<Vec<usize>>,
     pub classes: Vec<String>,
+    /// Classes by accuracy, best first (names).
+    pub easiest: Vec<String>,
+    /// Classes by accuracy, worst first (names).
+    pub hardest: Vec<String>,
+    /// The most frequent mistakes, most frequent first.
+    pub confused_pairs: Vec<ConfusedPair>,
+    /// The predicted class of each image, in set order.
+    #[serde(skip)]
+    pub predictions: Vec<usize>,
 }
+
+/// How often images of one class were taken for another.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConfusedPair {
+    pub true_class: String,
+    pub predicted: String,
+    pub count: usize,
+}
+
+/// How many classes the easiest/hardest lists and pairs hold.
+const LISTED: usize = 5;
 
 /// Scores every image of `set` and tallies the results.
 pub fn evaluate(
@@ -83,9 +103,11 @@ pub fn evaluate(
     let mut confusion = vec![vec![0usize; c]; c];
     let mut top1 = 0usize;
     let mut topk = 0usize;
+    let mut predictions = Vec::with_capacity(set.len());
     for (i, row) in scores.chunks_exact(c).enumerate() {
         let truth = set.label(i);
         let best = top_classes(row, k);
+        predictions.push(best[0]);
         confusion[truth][best[0]] += 1;
         top1 += usize::from(best[0] == truth);
         topk += usize::from(best.contains(&truth));
@@ -107,16 +129,47 @@ pub fn evaluate(
                 },
             }
         })
-        .collect();
+        .collect::<Vec<ClassResult>>();
     let n = set.len().max(1) as f64;
+    let mut ranked: Vec<&ClassResult> = per_class.iter().filter(|r| r.total > 0).collect();
+    ranked.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy));
+    let easiest = ranked
+        .iter()
+        .take(LISTED)
+        .map(|r| r.class.clone())
+        .collect();
+    let hardest = ranked
+        .iter()
+        .rev()
+        .take(LISTED)
+        .map(|r| r.class.clone())
+        .collect();
+    let mut pairs: Vec<ConfusedPair> = Vec::new();
+    for (t, row) in confusion.iter().enumerate() {
+        for (p, &count) in row.iter().enumerate() {
+            if t != p && count > 0 {
+                pairs.push(ConfusedPair {
+                    true_class: classes[t].clone(),
+                    predicted: classes[p].clone(),
+                    count,
+                });
+            }
+        }
+    }
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.count));
+    pairs.truncate(2 * LISTED);
     Evaluation {
         n: set.len(),
         top1: top1 as f64 / n,
         top5: topk as f64 / n,
         k,
+        easiest,
+        hardest,
+        confused_pairs: pairs,
         per_class,
         confusion,
         classes,
+        predictions,
     }
 }
 
@@ -148,6 +201,31 @@ impl Evaluation {
                 r.total
             ));
         }
+        let accuracy_of = |name: &String| {
+            self.per_class
+                .iter()
+                .find(|r| &r.class == name)
+                .map_or(0.0, |r| 100.0 * r.accuracy)
+        };
+        let list = |names: &[String]| {
+            names
+                .iter()
+                .map(|n| format!("{n} ({:.1}%)", accuracy_of(n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        s.push_str(&format!("\neasiest classes: {}\n", list(&self.easiest)));
+        s.push_str(&format!("hardest classes: {}\n", list(&self.hardest)));
+        s.push_str("most confused (true -> predicted): ");
+        s.push_str(
+            &self
+                .confused_pairs
+                .iter()
+                .map(|p| format!("{} -> {} ({})", p.true_class, p.predicted, p.count))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        s.push('\n');
         if self.classes.len() <= 20 {
             s.push_str("\nconfusion matrix (rows: true class, columns: predicted class):\n");
             let cell = self

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn::train::Interrupter;
 use burn::train::logger::{EvaluationProgressLogger, MetricLogger, TrainingProgressLogger};
 use burn::train::metric::store::{EpochSummary, MetricsUpdate, Split};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
@@ -88,6 +89,8 @@ struct State {
     csv_path: PathBuf,
     csv: String,
     quiet: bool,
+    interrupter: Option<Interrupter>,
+    divergence: Option<String>,
 }
 
 /// Metric logger that aggregates Burn's per-batch entries into per-epoch records.
@@ -107,7 +110,19 @@ impl EpochLog {
             csv_path,
             csv: format!("{CSV_HEADER}\n"),
             quiet,
+            interrupter: None,
+            divergence: None,
         })))
+    }
+
+    /// Stops training through `interrupter` as soon as a loss is NaN or infinite.
+    pub fn stop_on_divergence(&self, interrupter: Interrupter) {
+        self.lock().interrupter = Some(interrupter);
+    }
+
+    /// Where the loss first stopped being finite, if it did.
+    pub fn divergence(&self) -> Option<String> {
+        self.lock().divergence.clone()
     }
 
     /// Summaries of the epochs finished so far.
@@ -162,6 +177,16 @@ impl MetricLogger for EpochLog {
             let Some(name) = state.names.get(&entry.entry.metric_id).cloned() else {
                 continue;
             };
+            if name == LOSS && !value.current().is_finite() && state.divergence.is_none() {
+                let message = format!(
+                    "the {split} loss became {} in epoch {epoch}",
+                    value.current()
+                );
+                if let Some(interrupter) = &state.interrupter {
+                    interrupter.stop(Some(&message));
+                }
+                state.divergence = Some(message);
+            }
             state
                 .points
                 .entry((split.clone(), epoch, name))

@@ -5,37 +5,64 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow};
 use burn::data::dataloader::DataLoaderBuilder;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LossMetric, TopKAccuracyMetric};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
+    SupervisedTraining, TrainOutput, TrainStep,
 };
 use linclass_data::{ImageBatch, ImageBatcher, ImageDataset};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::backend::Backend;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, LossKind, Schedule};
 use crate::datasets::open_training;
 use crate::progress::{EpochLog, EpochRecord, Progress};
-use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo};
+use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo, load_record};
 
-/// The classifier as the learner sees it: a train step (forward, cross-entropy, backward)
-/// and an inference step (forward, cross-entropy).
+/// The classifier as the learner sees it: a train step (forward, loss, backward) and an
+/// inference step (forward, loss).
 #[derive(Module, Debug)]
 pub struct Trainee {
     pub classifier: LinearClassifier,
+    #[module(skip)]
+    pub loss: LossKind,
+}
+
+/// The configured loss of class scores `logits` [B, C] against labels `targets` [B], averaged
+/// over the batch.
+pub fn loss(kind: LossKind, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    match kind {
+        LossKind::CrossEntropy => CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits, targets),
+        LossKind::Nll => {
+            let log_p = log_softmax(logits, 1);
+            let picked = log_p.gather(1, targets.unsqueeze_dim::<2>(1));
+            picked.mean().neg()
+        }
+        LossKind::SquaredError => {
+            let classes = logits.dims()[1];
+            let onehot = targets.one_hot(classes).float();
+            (logits - onehot).powi_scalar(2).sum_dim(1).mean()
+        }
+    }
 }
 
 impl Trainee {
     fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
         let logits = self.classifier.forward(batch.images);
-        let loss = CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits.clone(), batch.targets.clone());
+        let loss = loss(self.loss, logits.clone(), batch.targets.clone());
         ClassificationOutput::new(loss, logits, batch.targets)
     }
 }
@@ -77,6 +104,23 @@ pub fn sgd(config: &ExperimentConfig) -> SgdConfig {
     sgd
 }
 
+/// The learning-rate schedule, stepped once per gradient step by the learner.
+pub fn scheduler(config: &ExperimentConfig, steps_per_epoch: usize) -> Result<ModuleLrScheduler> {
+    let o = &config.optimizer;
+    let total = (steps_per_epoch * config.train.epochs).max(1);
+    match o.schedule {
+        Schedule::Constant => Ok(o.lr.into()),
+        Schedule::Step => StepLrSchedulerConfig::new(o.lr, o.step_epochs * steps_per_epoch)
+            .with_gamma(o.step_gamma)
+            .init()
+            .map_err(|e| anyhow!("optimizer.schedule = \"step\": {e}")),
+        Schedule::Cosine => CosineAnnealingLrSchedulerConfig::new(o.lr, total)
+            .with_min_lr(o.min_lr)
+            .init()
+            .map_err(|e| anyhow!("optimizer.schedule = \"cosine\": {e}")),
+    }
+}
+
 /// What a finished training run left behind.
 pub struct Trained {
     pub run: RunDir,
@@ -95,6 +139,37 @@ fn with_absolute_data_dir(config: &ExperimentConfig) -> ExperimentConfig {
         config.data.dir = abs.display().to_string();
     }
     config
+}
+
+/// The error for a run whose loss became NaN or infinite: the model of the last finished
+/// epoch (its checkpoint) is kept as the run's record, so the run stays usable.
+fn diverged_error(
+    run: &RunDir,
+    model_config: &LinearClassifierConfig,
+    config: &ExperimentConfig,
+    diverged: &str,
+    device: &Device,
+) -> anyhow::Error {
+    let last_good = (1..=config.train.epochs)
+        .rev()
+        .map(|e| (e, run.file("checkpoint").join(format!("model-{e}.bpk"))))
+        .find(|(_, p)| p.is_file());
+    let kept = match last_good {
+        Some((epoch, path)) => {
+            match load_record(&path, model_config, device).and_then(|m| run.save_model(m)) {
+                Ok(()) => format!(
+                    "the model after epoch {epoch} was kept in {}",
+                    run.file(crate::runfiles::RECORD_FILE).display()
+                ),
+                Err(e) => format!("the last checkpoint could not be kept: {e:#}"),
+            }
+        }
+        None => "no epoch finished, so no model was kept".to_string(),
+    };
+    anyhow!(
+        "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
+        config.optimizer.lr
+    )
 }
 
 /// Number of classes the top-k metric looks at: 5, or fewer for tiny class counts.
@@ -151,8 +226,10 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
     let autodiff = device.clone().autodiff();
     let set = Arc::new(data.set);
     let batcher = ImageBatcher::new(set, &data.normalization);
+    let batch_size = config.train.batch_size.resolve(data.split.train.len());
+    let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
     let mut train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(config.train.batch_size)
+        .batch_size(batch_size)
         .num_workers(0)
         .set_device(autodiff.clone());
     if config.train.shuffle {
@@ -160,7 +237,7 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
     }
     let train_loader = train_loader.build(ImageDataset::new(data.split.train.clone()));
     let valid_loader = DataLoaderBuilder::new(batcher)
-        .batch_size(config.train.batch_size.max(512))
+        .batch_size(batch_size.clamp(512, 4096))
         .num_workers(0)
         .set_device(device.clone())
         .build(ImageDataset::new(data.split.valid.clone()));
@@ -169,8 +246,22 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
     let log = EpochLog::new(run.file(METRICS_FILE), config.train.epochs, k, quiet);
     let model = Trainee {
         classifier: model_config.init(&autodiff),
+        loss: config.train.loss,
     };
-    let result = SupervisedTraining::new(&run.path, train_loader, valid_loader)
+    let mut training = SupervisedTraining::new(&run.path, train_loader, valid_loader);
+    log.stop_on_divergence(training.interrupter());
+    if config.train.early_stopping_patience > 0 {
+        training = training.early_stopping(MetricEarlyStoppingStrategy::new(
+            &LossMetric::new(),
+            Aggregate::Mean,
+            Direction::Lowest,
+            Split::Valid,
+            StoppingCondition::NoImprovementSince {
+                n_epochs: config.train.early_stopping_patience,
+            },
+        ));
+    }
+    let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(TopKAccuracyMetric::new(k))
         .metric_valid_numeric(TopKAccuracyMetric::new(k))
@@ -179,10 +270,23 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
         .with_application_logger(None)
         .with_default_checkpointers()
         .num_epochs(config.train.epochs)
-        .launch(Learner::new(model, sgd(config).init(), config.optimizer.lr));
+        .launch(Learner::new(
+            model,
+            sgd(config).init(),
+            scheduler(config, steps_per_epoch)?,
+        ));
     drop(result.renderer);
     if let Some(error) = result.error {
         return Err(anyhow!("training failed: {error}"));
+    }
+    if let Some(diverged) = log.divergence() {
+        return Err(diverged_error(
+            &run,
+            &model_config,
+            config,
+            &diverged,
+            &device,
+        ));
     }
     let model = result.model.classifier;
     run.save_model(model.clone())?;

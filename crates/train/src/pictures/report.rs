@@ -1,0 +1,128 @@
+//! One self-contained HTML page about a run: config, data, curves, templates, confusion
+//! matrix, easiest and hardest classes, and misclassified test images. Images are embedded as
+//! base64 PNG data, so the page is a single file.
+
+use base64::Engine;
+
+use crate::eval::Evaluation;
+use crate::runfiles::RunInfo;
+
+/// A misclassified test image and what it was taken for.
+pub struct Mistake {
+    pub png: Vec<u8>,
+    pub true_class: String,
+    pub predicted: String,
+}
+
+pub struct ReportParts<'a> {
+    pub run_name: &'a str,
+    pub info: &'a RunInfo,
+    pub eval: &'a Evaluation,
+    pub curves_png: Option<Vec<u8>>,
+    pub templates_png: Vec<u8>,
+    pub confusion_png: Vec<u8>,
+    pub mistakes: Vec<Mistake>,
+}
+
+/// HTML-escapes text.
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn img(png: &[u8], alt: &str) -> String {
+    format!(
+        "<img alt=\"{}\" src=\"data:image/png;base64,{}\">",
+        esc(alt),
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}
+
+pub fn html(parts: &ReportParts) -> String {
+    let (info, eval) = (parts.info, parts.eval);
+    let mut h = String::new();
+    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    h.push_str(&format!(
+        "<title>linclass report: {}</title>",
+        esc(parts.run_name)
+    ));
+    h.push_str(
+        "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
+         table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\
+         pre{background:#f4f4f4;padding:1em;overflow:auto}.big{font-size:1.6em;font-weight:bold}\
+         .grid{display:flex;flex-wrap:wrap;gap:10px}.grid figure{margin:0;text-align:center;font-size:.8em}\
+         img{max-width:100%;image-rendering:pixelated}</style></head><body>\n",
+    );
+    h.push_str(&format!(
+        "<h1>Linear classifier: {}</h1>\n",
+        esc(parts.run_name)
+    ));
+    h.push_str(&format!(
+        "<p><span class=\"big\">top-1 {:.2}%</span> &nbsp; top-{} {:.2}% &nbsp; on {} test images of {} ({} classes, input {:?}, backend {})</p>\n",
+        100.0 * eval.top1,
+        eval.k,
+        100.0 * eval.top5,
+        eval.n,
+        esc(info.config.data.source.name()),
+        info.classes.len(),
+        info.model.input_shape,
+        esc(&info.backend)
+    ));
+    h.push_str("<h2>Data</h2>\n<table><tr><th>part</th><th>images</th></tr>");
+    h.push_str(&format!(
+        "<tr><td>training</td><td>{}</td></tr><tr><td>validation</td><td>{}</td></tr><tr><td>test</td><td>{}</td></tr></table>\n",
+        info.data.train, info.data.valid, eval.n
+    ));
+    if let Some(curves) = &parts.curves_png {
+        h.push_str("<h2>Training curves</h2>\n");
+        h.push_str(&img(curves, "training curves"));
+    }
+    h.push_str("<h2>Class templates</h2>\n<p>Each row of W reshaped to the image's shape, rescaled to its own range: the score of a class is the dot product of the image with its template (plus a bias).</p>\n");
+    h.push_str(&img(&parts.templates_png, "class templates"));
+    h.push_str("<h2>Confusion matrix</h2>\n");
+    h.push_str(&img(&parts.confusion_png, "confusion matrix"));
+    h.push_str("<h2>Easiest and hardest classes</h2>\n<table><tr><th>easiest</th><th>accuracy</th><th>hardest</th><th>accuracy</th></tr>");
+    let acc = |name: &String| {
+        eval.per_class
+            .iter()
+            .find(|r| &r.class == name)
+            .map_or(0.0, |r| 100.0 * r.accuracy)
+    };
+    for (e, d) in eval.easiest.iter().zip(&eval.hardest) {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td></tr>",
+            esc(e),
+            acc(e),
+            esc(d),
+            acc(d)
+        ));
+    }
+    h.push_str("</table>\n<h3>Most confused pairs</h3>\n<table><tr><th>true class</th><th>predicted</th><th>images</th></tr>");
+    for p in &eval.confused_pairs {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.true_class),
+            esc(&p.predicted),
+            p.count
+        ));
+    }
+    h.push_str("</table>\n");
+    if !parts.mistakes.is_empty() {
+        h.push_str("<h2>Misclassified test images</h2>\n<div class=\"grid\">");
+        for m in &parts.mistakes {
+            h.push_str(&format!(
+                "<figure>{}<figcaption>true: {}<br>predicted: {}</figcaption></figure>",
+                img(&m.png, "misclassified image"),
+                esc(&m.true_class),
+                esc(&m.predicted)
+            ));
+        }
+        h.push_str("</div>\n");
+    }
+    h.push_str("<h2>Configuration</h2>\n<pre>");
+    h.push_str(&esc(&info.config.to_toml()));
+    h.push_str("</pre>\n</body></html>\n");
+    h
+}

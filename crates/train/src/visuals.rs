@@ -1,0 +1,135 @@
+//! Writing the pictures and the report of a run into its directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use linclass_data::ImageSet;
+use linclass_model::LinearClassifier;
+
+use crate::eval::Evaluation;
+use crate::pictures::canvas::{png_bytes, upscale};
+use crate::pictures::confusion::heatmap;
+use crate::pictures::curves::{curves, read_metrics_csv};
+use crate::pictures::report::{Mistake, ReportParts, html};
+use crate::pictures::templates::{grid, templates, zoom};
+use crate::runfiles::{METRICS_FILE, RunDir, RunInfo, write_atomic};
+
+pub const TEMPLATES_FILE: &str = "templates.png";
+pub const TEMPLATES_DIR: &str = "templates";
+pub const CURVES_FILE: &str = "curves.png";
+pub const CONFUSION_FILE: &str = "confusion.png";
+pub const REPORT_FILE: &str = "report.html";
+
+/// A file-name-safe form of a class name.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The template grid and one PNG per class; returns the grid's path and the others.
+pub fn write_templates(
+    out: &Path,
+    model: &LinearClassifier,
+    classes: &[String],
+) -> Result<(PathBuf, Vec<PathBuf>)> {
+    let images = templates(model);
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let grid_path = out.join(TEMPLATES_FILE);
+    write_atomic(&grid_path, &grid(&images, classes).png())?;
+    let dir = out.join(TEMPLATES_DIR);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let mut paths = Vec::new();
+    for (i, (img, name)) in images.iter().zip(classes).enumerate() {
+        let z = zoom(img.width().max(img.height()) as usize);
+        let path = dir.join(format!("{i:03}-{}.png", safe_name(name)));
+        write_atomic(&path, &png_bytes(&upscale(img, z)))?;
+        paths.push(path);
+    }
+    Ok((grid_path, paths))
+}
+
+/// The training curves of a run, from its metrics CSV (nothing if it has no epochs yet).
+pub fn curves_png(run: &RunDir) -> Option<Vec<u8>> {
+    let text = std::fs::read_to_string(run.file(METRICS_FILE)).ok()?;
+    let records = read_metrics_csv(&text);
+    (!records.is_empty()).then(|| curves(&records).png())
+}
+
+pub fn write_curves(run: &RunDir) -> Result<Option<PathBuf>> {
+    let Some(png) = curves_png(run) else {
+        return Ok(None);
+    };
+    let path = run.file(CURVES_FILE);
+    write_atomic(&path, &png)?;
+    Ok(Some(path))
+}
+
+pub fn confusion_png(eval: &Evaluation) -> Vec<u8> {
+    heatmap(&eval.confusion, &eval.classes).png()
+}
+
+/// Up to `n` misclassified images of `set`, as upscaled PNGs with their classes.
+fn mistakes(set: &ImageSet, eval: &Evaluation, n: usize) -> Vec<Mistake> {
+    let shape = set.shape();
+    (0..set.len())
+        .filter(|&i| eval.predictions[i] != set.label(i))
+        .take(n)
+        .map(|i| {
+            let [c, h, w] = shape;
+            let plane = h * w;
+            let pixels = set.image(i);
+            let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+                let k = y as usize * w + x as usize;
+                let get = |ch: usize| pixels[ch.min(c - 1) * plane + k];
+                image::Rgb([get(0), get(1), get(2)])
+            });
+            Mistake {
+                png: png_bytes(&upscale(&img, zoom(w.max(h)) / 2 + 1)),
+                true_class: eval.classes[set.label(i)].clone(),
+                predicted: eval.classes[eval.predictions[i]].clone(),
+            }
+        })
+        .collect()
+}
+
+/// Writes `report.html` (and the pictures it shows) into the run directory.
+pub fn write_report(
+    run: &RunDir,
+    info: &RunInfo,
+    model: &LinearClassifier,
+    test: Arc<ImageSet>,
+    eval: &Evaluation,
+) -> Result<PathBuf> {
+    let (grid_path, _) = write_templates(&run.path, model, &info.classes)?;
+    let templates_png = std::fs::read(&grid_path)?;
+    let confusion = confusion_png(eval);
+    write_atomic(&run.file(CONFUSION_FILE), &confusion)?;
+    let curves = curves_png(run);
+    let name = run.path.file_name().map_or_else(
+        || run.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let page = html(&ReportParts {
+        run_name: &name,
+        info,
+        eval,
+        curves_png: curves,
+        templates_png,
+        confusion_png: confusion,
+        mistakes: mistakes(&test, eval, 24),
+    });
+    let path = run.file(REPORT_FILE);
+    write_atomic(&path, page.as_bytes())?;
+    Ok(path)
+}

@@ -1,0 +1,245 @@
+//! The pictures: template grids (grayscale, RGB, 100 classes), training curves, the confusion
+//! heat map, and the HTML report, checked for size and content, and the report rendered in a
+//! real browser.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image::RgbImage;
+use linclass_tests::{describe, linclass, write_cifar10, write_cifar100};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = linclass(&repo_root(), args);
+    assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn train(run: &Path, config: &str, sets: &[String]) {
+    let mut args = vec!["train".to_string(), "--config".into(), config.into()];
+    for s in sets
+        .iter()
+        .cloned()
+        .chain([format!("output.dir={}", run.display())])
+    {
+        args.push("--set".into());
+        args.push(s);
+    }
+    run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+fn load(path: &Path) -> RgbImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
+}
+
+/// Standard deviation of all channel values: 0 for a blank picture.
+fn spread(img: &RgbImage) -> f64 {
+    let v: Vec<f64> = img.as_raw().iter().map(|&x| x as f64).collect();
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
+}
+
+fn class_pictures(run: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("templates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn mnist_templates_curves_confusion_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(
+        &run,
+        "configs/mnist.toml",
+        &[
+            "data.train_limit=3000".into(),
+            "train.epochs=3".into(),
+            "train.batch_size=16".into(),
+            "optimizer.lr=0.1".into(),
+        ],
+    );
+
+    // Training curves are drawn after every run.
+    let curves = load(&run.join("curves.png"));
+    assert_eq!(curves.dimensions(), (840, 280));
+    let blue = curves.pixels().filter(|p| p.0 == [31, 119, 180]).count();
+    let orange = curves.pixels().filter(|p| p.0 == [255, 127, 14]).count();
+    assert!(blue > 100 && orange > 100, "{blue} {orange}");
+
+    let stdout = run_ok(&["templates", run.to_str().unwrap()]);
+    assert!(stdout.contains("10 class templates"), "{stdout}");
+    let grid = load(&run.join("templates.png"));
+    // 5 columns × 2 rows of 28×4 = 112-pixel cells with 8-pixel gaps and labels.
+    assert_eq!(grid.dimensions(), (608, 300));
+    assert!(spread(&grid) > 20.0);
+    let files = class_pictures(&run);
+    assert_eq!(files.len(), 10);
+    assert!(
+        files[3]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("003-3")
+    );
+    let each: Vec<RgbImage> = files.iter().map(|f| load(f)).collect();
+    for (i, a) in each.iter().enumerate() {
+        assert_eq!(a.dimensions(), (112, 112));
+        assert!(spread(a) > 10.0, "template {i} is blank");
+        // Grayscale model: gray pictures.
+        assert!(a.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+        for b in &each[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+
+    // eval: the heat map's diagonal dominates (darker cells) for a trained model.
+    let text = run_ok(&["eval", run.to_str().unwrap()]);
+    assert!(
+        text.contains("easiest classes:") && text.contains("hardest classes:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("most confused (true -> predicted):"),
+        "{text}"
+    );
+    let heat = load(&run.join("confusion.png"));
+    // Layout of a 10-class map: 40-pixel cells; the name column is 1 char + 16 px wide,
+    // the header 40 + 8 px tall.
+    let (left, top, cell) = (24u32, 48u32, 40u32);
+    let red = |t: u32, p: u32| heat.get_pixel(left + p * cell + 3, top + t * cell + 3)[0];
+    for t in 0..10 {
+        for p in 0..10 {
+            if p != t {
+                assert!(
+                    red(t, t) < red(t, p),
+                    "row {t}: diagonal {} vs column {p} {}",
+                    red(t, t),
+                    red(t, p)
+                );
+            }
+        }
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&["eval", run.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(json["hardest"].as_array().unwrap().len(), 5);
+    assert!(json["confused_pairs"][0]["count"].as_u64().unwrap() > 0);
+
+    run_ok(&["report", run.to_str().unwrap()]);
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for needle in [
+        "Class templates",
+        "Training curves",
+        "Confusion matrix",
+        "Misclassified test images",
+        "Easiest and hardest",
+        "[optimizer]",
+        "top-1 ",
+    ] {
+        assert!(page.contains(needle), "report lacks {needle}");
+    }
+    assert!(page.matches("data:image/png;base64,").count() >= 10);
+    assert!(
+        !page.contains("src=\"http"),
+        "the page must be self-contained"
+    );
+    screenshot_in_chromium(&run.join("report.html"), tmp.path());
+}
+
+/// Loads the page in headless Chromium and checks the screenshot shows it. CI installs
+/// Debian's chromium; without it this part has nothing to check and says so.
+fn screenshot_in_chromium(page: &Path, tmp: &Path) {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        eprintln!("chromium is not installed: the report was not checked in a browser");
+        return;
+    };
+    let shot = tmp.join("report.png");
+    let profile = tmp.join("chromium-profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.display()),
+            "--window-size=1100,2400",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", page.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(shot.is_file(), "no screenshot: {}", describe(&out));
+    let img = load(&shot);
+    assert_eq!(img.dimensions(), (1100, 2400));
+    assert!(spread(&img) > 20.0, "blank screenshot");
+    // The embedded pictures rendered: the curves' blue line is on the page.
+    assert!(img.pixels().filter(|p| p.0 == [31, 119, 180]).count() > 50);
+}
+
+#[test]
+fn rgb_templates_and_a_hundred_classes_in_one_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar10(tmp.path(), 30);
+    let run10 = tmp.path().join("run10");
+    train(
+        &run10,
+        "configs/cifar10.toml",
+        &[
+            format!("data.dir={}", tmp.path().display()),
+            "train.epochs=2".into(),
+        ],
+    );
+    run_ok(&["templates", run10.to_str().unwrap()]);
+    let each: Vec<RgbImage> = class_pictures(&run10).iter().map(|f| load(f)).collect();
+    assert_eq!(each.len(), 10);
+    // 32×32 shown 3× larger, in colour.
+    assert_eq!(each[0].dimensions(), (96, 96));
+    assert!(
+        each.iter()
+            .any(|img| img.pixels().any(|p| p[0] != p[1] || p[1] != p[2]))
+    );
+
+    write_cifar100(tmp.path(), 400, 100);
+    let run100 = tmp.path().join("run100");
+    train(
+        &run100,
+        "configs/cifar100.toml",
+        &[
+            format!("data.dir={}", tmp.path().display()),
+            "train.epochs=1".into(),
+        ],
+    );
+    let out = tmp.path().join("pictures");
+    run_ok(&[
+        "templates",
+        run100.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let grid = load(&out.join("templates.png"));
+    // 10 × 10 cells of 96 pixels, 8-pixel gaps, labels under each row.
+    assert_eq!(
+        grid.dimensions(),
+        (10 * 104 + 8, 24 + 10 * (96 + 14 + 8) + 8)
+    );
+    assert_eq!(
+        std::fs::read_dir(out.join("templates")).unwrap().count(),
+        100
+    );
+}

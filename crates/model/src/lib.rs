@@ -4,10 +4,13 @@
 //! be reshaped to the image's shape and read as the class's "template": the score of a class is
 //! the dot product of the image with its template, plus the class's bias.
 
-use burn::module::Initializer;
+use burn::module::{Initializer, ParamId};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+
+const WEIGHT_ID: u64 = 1;
+const BIAS_ID: u64 = 2;
 
 /// How the weights (and bias) start.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -65,10 +68,16 @@ impl LinearClassifierConfig {
                 std: self.init_std,
             },
         };
-        let linear = LinearConfig::new(self.input_dim(), self.num_classes)
+        let mut linear = LinearConfig::new(self.input_dim(), self.num_classes)
             .with_bias(self.bias)
             .with_initializer(initializer)
             .init(device);
+        // Fixed parameter ids (Burn draws random ones): the same config and seed then give a
+        // byte-identical record.
+        linear.weight.id = ParamId::from(WEIGHT_ID);
+        if let Some(bias) = linear.bias.as_mut() {
+            bias.id = ParamId::from(BIAS_ID);
+        }
         LinearClassifier {
             linear,
             input_shape: self.input_shape,

@@ -72,6 +72,29 @@ enum Command {
     },
     /// Write a self-contained HTML report of a run (RUN/report.html).
     Report { run: PathBuf },
+    /// Train every combination of a grid of values; rank by validation accuracy.
+    Sweep {
+        #[arg(long, default_value = "configs/mnist.toml")]
+        config: PathBuf,
+        /// Values to try, e.g. --grid optimizer.lr=0.01,0.1 (repeatable).
+        #[arg(long = "grid", value_name = "SECTION.KEY=V1,V2,...")]
+        grid: Vec<String>,
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Compare autodiff gradients with finite differences for the configured loss.
+    Gradcheck {
+        #[arg(default_value = "configs/mnist.toml")]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+        /// Training images the loss is averaged over.
+        #[arg(long, default_value_t = 8)]
+        samples: usize,
+        /// Weights compared (every bias is compared too).
+        #[arg(long, default_value_t = 40)]
+        weights: usize,
+    },
     /// Download datasets and inspect what a config finds.
     Data {
         #[command(subcommand)]
@@ -233,6 +256,31 @@ fn run(cli: Cli) -> Result<()> {
             let evaluation = evaluate(&model, test.clone(), &info.normalization, &device);
             let path = crate::visuals::write_report(&run, &info, &model, test, &evaluation)?;
             println!("wrote {}", path.display());
+            Ok(())
+        }
+        Command::Sweep { config, grid, sets } => {
+            let config = ExperimentConfig::load(&config, &sets)?;
+            crate::sweep::sweep(&config, &grid, backend)?;
+            Ok(())
+        }
+        Command::Gradcheck {
+            config,
+            sets,
+            samples,
+            weights,
+        } => {
+            let config = ExperimentConfig::load(&config, &sets)?;
+            let r = crate::gradcheck::gradcheck(&config, backend, samples, weights)?;
+            println!(
+                "loss {}: compared {} gradients on {} samples; largest relative error {:.3e}, largest absolute error {:.3e}",
+                toml::Value::try_from(config.train.loss)?
+                    .as_str()
+                    .unwrap_or_default(),
+                r.checked,
+                samples,
+                r.max_relative,
+                r.max_absolute
+            );
             Ok(())
         }
         Command::Data { command } => crate::datainfo::run(command_parts(command)),

@@ -19,6 +19,14 @@ pub struct ExperimentConfig {
     pub optimizer: OptimizerConfig,
     pub train: TrainConfig,
     pub output: OutputConfig,
+    pub sweep: SweepConfig,
+}
+
+/// Values to try with `sweep`: `grid = { "optimizer.lr" = [0.01, 0.1] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    pub grid: std::collections::BTreeMap<String, Vec<toml::Value>>,
 }
 
 /// Which dataset, where, and how it is split and normalized.

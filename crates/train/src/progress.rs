@@ -27,6 +27,7 @@ use crate::runfiles::write_atomic;
 /// Burn's names of the metrics the learner is given.
 pub const LOSS: &str = "Loss";
 pub const ACCURACY: &str = "Accuracy";
+pub const LEARNING_RATE: &str = "Learning Rate";
 
 /// Name Burn gives the top-k accuracy metric.
 pub fn top_k_name(k: usize) -> String {
@@ -47,18 +48,31 @@ pub struct EpochRecord {
     pub epoch: usize,
     pub train: SplitMetrics,
     pub valid: SplitMetrics,
+    /// Learning rate of the epoch's first step.
+    pub lr: f64,
+    /// Gradient steps taken in the epoch.
+    pub steps: usize,
     pub seconds: f64,
 }
 
 pub const CSV_HEADER: &str =
-    "epoch,train_loss,train_acc,train_top5,valid_loss,valid_acc,valid_top5,seconds";
+    "epoch,train_loss,train_acc,train_top5,valid_loss,valid_acc,valid_top5,lr,steps,seconds";
 
 impl EpochRecord {
     pub fn csv_row(&self) -> String {
         let (t, v) = (&self.train, &self.valid);
         format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.3}",
-            self.epoch, t.loss, t.accuracy, t.top5, v.loss, v.accuracy, v.top5, self.seconds
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:e},{},{:.3}",
+            self.epoch,
+            t.loss,
+            t.accuracy,
+            t.top5,
+            v.loss,
+            v.accuracy,
+            v.top5,
+            self.lr,
+            self.steps,
+            self.seconds
         )
     }
 
@@ -221,10 +235,24 @@ impl MetricLogger for EpochLog {
         }
         let mut state = self.lock();
         let epoch = summary.epoch_number;
+        let train_key = |name: &str| (Split::Train, epoch, name.to_string());
+        // Burn adds one epoch-level `Final` entry after the per-batch ones.
+        let steps = state.points.get(&train_key(LOSS)).map_or(0, |p| {
+            p.iter()
+                .filter(|e| !matches!(e, NumericEntry::Final(_)))
+                .count()
+        });
+        let lr = state
+            .points
+            .get(&train_key(LEARNING_RATE))
+            .and_then(|p| p.first())
+            .map_or(f64::NAN, NumericEntry::current);
         let record = EpochRecord {
             epoch,
             train: state.split_metrics(&Split::Train, epoch),
             valid: state.split_metrics(&Split::Valid, epoch),
+            lr,
+            steps,
             seconds: state.epoch_started.elapsed().as_secs_f64(),
         };
         state.epoch_started = Instant::now();

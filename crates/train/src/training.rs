@@ -16,7 +16,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LossMetric, TopKAccuracyMetric};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric};
 use burn::train::{
     ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
     SupervisedTraining, TrainOutput, TrainStep,
@@ -264,6 +264,7 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
     let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(TopKAccuracyMetric::new(k))
+        .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(TopKAccuracyMetric::new(k))
         .with_metric_logger(log.clone())
         .renderer(Box::new(Progress::new(quiet)))

@@ -144,7 +144,7 @@ pub fn read_metrics_csv(text: &str) -> Vec<EpochRecord> {
                 .split(',')
                 .map(|x| x.trim().parse().ok())
                 .collect::<Option<_>>()?;
-            (v.len() == 8).then(|| EpochRecord {
+            (v.len() == 10).then(|| EpochRecord {
                 epoch: v[0] as usize,
                 train: SplitMetrics {
                     loss: v[1],
@@ -156,7 +156,9 @@ pub fn read_metrics_csv(text: &str) -> Vec<EpochRecord> {
                     accuracy: v[5],
                     top5: v[6],
                 },
-                seconds: v[7],
+                lr: v[7],
+                steps: v[8] as usize,
+                seconds: v[9],
             })
         })
         .collect()

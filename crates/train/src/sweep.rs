@@ -1,0 +1,221 @@
+//! `sweep`: trains every combination of a grid of config values, ranks them by validation
+//! accuracy, and evaluates only the chosen one on the test split.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Result, anyhow, bail};
+use linclass_data::mnist::Split;
+
+use crate::backend::Backend;
+use crate::config::ExperimentConfig;
+use crate::datasets::open_split;
+use crate::eval::evaluate;
+use crate::runfiles::write_atomic;
+use crate::training::train;
+
+/// One trained combination.
+#[derive(Debug, Clone)]
+pub struct SweepRow {
+    pub settings: Vec<(String, String)>,
+    pub run: PathBuf,
+    pub train_acc: f64,
+    pub valid_acc: f64,
+    pub train_loss: f64,
+    pub valid_loss: f64,
+    pub seconds: f64,
+}
+
+/// The grid from `--grid key=v1,v2` arguments, then the config's `[sweep]` table.
+pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    let mut grid: BTreeMap<String, Vec<String>> = config
+        .sweep
+        .grid
+        .iter()
+        .map(|(k, values)| (k.clone(), values.iter().map(value_text).collect()))
+        .collect();
+    for arg in args {
+        let (key, values) = arg
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--grid {arg}: expected section.key=v1,v2,..."))?;
+        let values: Vec<String> = values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect();
+        if values.is_empty() {
+            bail!("--grid {arg}: no values");
+        }
+        grid.insert(key.trim().to_string(), values);
+    }
+    if grid.is_empty() {
+        bail!("nothing to sweep: give --grid section.key=v1,v2 or a [sweep] grid in the config");
+    }
+    Ok(grid.into_iter().collect())
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Every combination of the grid's values, as `key=value` overrides.
+pub fn combinations(grid: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    grid.iter().fold(vec![Vec::new()], |acc, (key, values)| {
+        acc.into_iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push((key.clone(), v.clone()));
+                    next
+                })
+            })
+            .collect()
+    })
+}
+
+fn run_name(i: usize, settings: &[(String, String)]) -> String {
+    let tail: String = settings
+        .iter()
+        .map(|(k, v)| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+        .collect::<Vec<_>>()
+        .join("_");
+    let safe: String = tail
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "=._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{i:03}_{safe}")
+}
+
+/// Runs the sweep; writes `sweep.csv` and `sweep.md` into the config's output directory.
+pub fn sweep(
+    config: &ExperimentConfig,
+    grid_args: &[String],
+    backend: Backend,
+) -> Result<Vec<SweepRow>> {
+    let grid = grid(config, grid_args)?;
+    let combos = combinations(&grid);
+    let root = config.output.dir.clone();
+    std::fs::create_dir_all(&root).map_err(|e| anyhow!("cannot create {}: {e}", root.display()))?;
+    // Check every combination before training any.
+    let mut configs = Vec::new();
+    for (i, settings) in combos.iter().enumerate() {
+        let overrides: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut c = config.clone().with_overrides(&overrides)?;
+        c.output.dir = root.join(run_name(i, settings));
+        configs.push(c);
+    }
+    println!(
+        "sweep: {} combinations of {}",
+        configs.len(),
+        grid.iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut rows = Vec::new();
+    for (settings, c) in combos.into_iter().zip(&configs) {
+        let label = settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let trained = train(c, backend, true)?;
+        let last = trained
+            .epochs
+            .last()
+            .ok_or_else(|| anyhow!("{label}: no epoch finished"))?;
+        let row = SweepRow {
+            settings,
+            run: c.output.dir.clone(),
+            train_acc: last.train.accuracy,
+            valid_acc: last.valid.accuracy,
+            train_loss: last.train.loss,
+            valid_loss: last.valid.loss,
+            seconds: trained.epochs.iter().map(|e| e.seconds).sum(),
+        };
+        println!(
+            "  {label}: valid accuracy {:.2}%, {:.1} s",
+            100.0 * row.valid_acc,
+            row.seconds
+        );
+        rows.push(row);
+    }
+    rows.sort_by(|a, b| b.valid_acc.total_cmp(&a.valid_acc));
+
+    let keys: Vec<&str> = grid.iter().map(|(k, _)| k.as_str()).collect();
+    let mut csv = format!(
+        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run\n",
+        keys.join(",")
+    );
+    let mut md = format!(
+        "| {} | train acc | valid acc | train loss | valid loss | seconds |\n|{}---|---|---|---|---|\n",
+        keys.join(" | "),
+        "---|".repeat(keys.len())
+    );
+    for r in &rows {
+        let values: Vec<&str> = r.settings.iter().map(|(_, v)| v.as_str()).collect();
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{}\n",
+            values.join(","),
+            r.train_acc,
+            r.valid_acc,
+            r.train_loss,
+            r.valid_loss,
+            r.seconds,
+            r.run.display()
+        ));
+        md.push_str(&format!(
+            "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.1} |\n",
+            values.join(" | "),
+            100.0 * r.train_acc,
+            100.0 * r.valid_acc,
+            r.train_loss,
+            r.valid_loss,
+            r.seconds
+        ));
+    }
+    // The test split is used once, for the configuration chosen on validation accuracy.
+    let best = &rows[0];
+    let chosen = configs
+        .iter()
+        .find(|c| c.output.dir == best.run)
+        .expect("the best row comes from one of the configs");
+    let run = crate::runfiles::RunDir::new(&best.run);
+    let info = run.load_info()?;
+    let device = backend.device()?;
+    let model = run.load_model(&info, &device)?;
+    let test = Arc::new(open_split(&chosen.data, chosen.train.seed, Split::Test)?);
+    let evaluation = evaluate(&model, test, &info.normalization, &device);
+    let summary = format!(
+        "\nChosen on validation accuracy: {} → test top-1 {:.2}%, top-{} {:.2}% ({} images).\n",
+        best.settings
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        100.0 * evaluation.top1,
+        evaluation.k,
+        100.0 * evaluation.top5,
+        evaluation.n
+    );
+    md.push_str(&summary);
+    write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
+    write_atomic(&root.join("sweep.md"), md.as_bytes())?;
+    println!("\n{md}");
+    println!(
+        "wrote {} and {}",
+        root.join("sweep.csv").display(),
+        root.join("sweep.md").display()
+    );
+    Ok(rows)
+}

@@ -16,7 +16,7 @@ pub mod normalize;
 pub mod source;
 pub mod split;
 
-pub use batch::{ImageBatch, ImageBatcher, ImageDataset};
+pub use batch::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;
 pub use normalize::Normalization;

@@ -205,6 +205,8 @@ pub struct DataSource {
     pub download: bool,
     /// URL prefixes tried before the official mirrors.
     pub mirrors: Vec<String>,
+    /// Whether the official addresses are tried after `mirrors`.
+    pub official: bool,
     /// Seeds the test split of a folder without train/ and test/.
     pub seed: u64,
 }
@@ -218,6 +220,7 @@ impl DataSource {
             folder: FolderOptions::default(),
             download: false,
             mirrors: Vec::new(),
+            official: true,
             seed: 0,
         }
     }
@@ -326,7 +329,10 @@ impl DataSource {
 
     /// Downloads every published file of the kind into `dir`.
     pub fn fetch_into(&self, dir: &Path, progress: &mut dyn FetchProgress) -> Result<()> {
-        for file in self.kind.remote_files() {
+        for mut file in self.kind.remote_files() {
+            if !self.official {
+                file.urls.clear();
+            }
             fetch(&file.with_mirrors(&self.mirrors), dir, progress)?;
         }
         Ok(())

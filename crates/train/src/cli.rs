@@ -43,6 +43,9 @@ enum Command {
         /// Print only the final summary, no per-epoch lines.
         #[arg(long)]
         quiet: bool,
+        /// Continue an interrupted run from its last checkpoint (its own config is used).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets"])]
+        resume: Option<PathBuf>,
     },
     /// Evaluate a run's model on the test split of its dataset.
     Eval {
@@ -124,6 +127,9 @@ enum DataCommand {
         /// URL prefix tried before the official mirrors (repeatable).
         #[arg(long = "mirror")]
         mirrors: Vec<String>,
+        /// Try only the --mirror addresses, not the official ones.
+        #[arg(long, requires = "mirrors")]
+        only_mirrors: bool,
     },
     /// Print what a config's data section finds: samples per split, classes, shape, paths.
     Info {
@@ -147,7 +153,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-            ExitCode::from(2)
+            if e.is::<crate::training::Interrupted>() {
+                ExitCode::from(130)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
@@ -159,9 +169,15 @@ fn run(cli: Cli) -> Result<()> {
             config,
             sets,
             quiet,
+            resume,
         } => {
-            let config = ExperimentConfig::load(&config, &sets)?;
-            let trained = crate::training::train(&config, backend, quiet)?;
+            let trained = match resume {
+                Some(run) => crate::training::resume(&run, backend, quiet)?,
+                None => {
+                    let config = ExperimentConfig::load(&config, &sets)?;
+                    crate::training::train(&config, backend, quiet)?
+                }
+            };
             crate::visuals::write_curves(&trained.run)?;
             let last = trained.epochs.last();
             let total: f64 = trained.epochs.iter().map(|e| e.seconds).sum();
@@ -299,10 +315,12 @@ fn command_parts(command: DataCommand) -> crate::datainfo::DataAction {
             dataset,
             dir,
             mirrors,
+            only_mirrors,
         } => crate::datainfo::DataAction::Fetch {
             dataset,
             dir,
             mirrors,
+            official: !only_mirrors,
         },
         DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info { config, sets },
     }

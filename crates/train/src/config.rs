@@ -280,7 +280,18 @@ fn line_of(text: &str, pos: usize) -> usize {
 fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
     let msg = e.message().trim().replace('\n', " ");
     match e.span() {
-        Some(span) => anyhow!("{origin}:{}: {msg}", line_of(text, span.start)),
+        Some(span) => {
+            let n = line_of(text, span.start);
+            let line: String = text
+                .lines()
+                .nth(n - 1)
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(60)
+                .collect();
+            anyhow!("{origin}:{n}: {msg} (in `{line}`)")
+        }
         None => anyhow!("{origin}: {msg}"),
     }
 }
@@ -329,13 +340,16 @@ impl ExperimentConfig {
                     .expect("every known table is serialized");
             }
             node.insert(last.to_string(), parse_value(raw.trim()));
+            // Types are checked per override, values once all are applied (one may need
+            // another, as data.source = "folder" needs data.dir).
             let text = toml::to_string(&table)?;
-            let config: Self = toml::from_str(&text)
+            toml::from_str::<Self>(&text)
                 .map_err(|e| anyhow!("--set {item}: {}", e.message().trim().replace('\n', " ")))?;
-            config.validate().with_context(|| format!("--set {item}"))?;
         }
         let text = toml::to_string(&table)?;
-        Ok(toml::from_str(&text)?)
+        let config: Self = toml::from_str(&text)?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// Checks the values that TOML types alone cannot.

@@ -16,6 +16,7 @@ pub enum DataAction {
         dataset: String,
         dir: Option<PathBuf>,
         mirrors: Vec<String>,
+        official: bool,
     },
     Info {
         config: PathBuf,
@@ -29,6 +30,7 @@ pub fn run(action: DataAction) -> Result<()> {
             dataset,
             dir,
             mirrors,
+            official,
         } => {
             let kind = DatasetKind::parse(&dataset)
                 .filter(|k| *k != DatasetKind::Folder)
@@ -41,6 +43,7 @@ pub fn run(action: DataAction) -> Result<()> {
             let mut source = DataSource::new(kind);
             source.dir = dir.clone();
             source.mirrors = mirrors;
+            source.official = official;
             source.download = true;
             if source.missing_in(&dir).is_empty() {
                 println!("{} is already in {}", kind.name(), dir.display());

@@ -19,6 +19,7 @@ pub fn source(data: &DataConfig, seed: u64) -> DataSource {
         folder: data.folder.clone(),
         download: data.download,
         mirrors: data.mirrors.clone(),
+        official: true,
         seed,
     }
 }

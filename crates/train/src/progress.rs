@@ -129,6 +129,37 @@ impl EpochLog {
         })))
     }
 
+    /// Takes over the rows of the first `done` epochs of an earlier run's metrics CSV, and
+    /// their losses for checkpoint selection and early stopping.
+    pub fn restore(&self, csv: &std::path::Path, done: usize) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(csv)
+            .map_err(|e| anyhow::anyhow!("{}: cannot read ({e})", csv.display()))?;
+        let records: Vec<EpochRecord> = crate::pictures::curves::read_metrics_csv(&text)
+            .into_iter()
+            .filter(|r| r.epoch <= done)
+            .collect();
+        if records.len() != done {
+            anyhow::bail!(
+                "{}: has {} epoch rows, expected {done} to resume from epoch {done}",
+                csv.display(),
+                records.len()
+            );
+        }
+        let mut state = self.lock();
+        for r in &records {
+            state.csv.push_str(&r.csv_row());
+            state.csv.push('\n');
+            for (split, loss) in [(Split::Train, r.train.loss), (Split::Valid, r.valid.loss)] {
+                state.points.insert(
+                    (split, r.epoch, LOSS.to_string()),
+                    vec![NumericEntry::Value(loss)],
+                );
+            }
+        }
+        state.records = records;
+        Ok(())
+    }
+
     /// Stops training through `interrupter` as soon as a loss is NaN or infinite.
     pub fn stop_on_divergence(&self, interrupter: Interrupter) {
         self.lock().interrupter = Some(interrupter);

@@ -58,7 +58,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct DataSummary {
     pub train: usize,
     pub valid: usize,
-    pub test: usize,
 }
 
 /// What `run.toml` holds.
@@ -96,6 +95,33 @@ impl RunDir {
         std::fs::write(&probe, b"")
             .map_err(|e| anyhow!("run directory {} is not writable: {e}", self.path.display()))?;
         let _ = std::fs::remove_file(probe);
+        Ok(())
+    }
+
+    /// Removes what an earlier run left in the directory (record, metrics, checkpoints,
+    /// pictures), so that nothing stale sits beside the new run's files.
+    pub fn clear(&self) -> Result<()> {
+        for name in [
+            RECORD_FILE,
+            METRICS_FILE,
+            "curves.png",
+            "confusion.png",
+            "templates.png",
+            "report.html",
+        ] {
+            let path = self.file(name);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .map_err(|e| anyhow!("cannot remove {}: {e}", path.display()))?;
+            }
+        }
+        for dir in ["checkpoint", "templates"] {
+            let path = self.file(dir);
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+                    .map_err(|e| anyhow!("cannot remove {}: {e}", path.display()))?;
+            }
+        }
         Ok(())
     }
 

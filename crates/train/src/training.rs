@@ -1,9 +1,10 @@
 //! Training with Burn's learner: the model wrapped for its train and inference steps, data
 //! loaders over the shared u8 image set, SGD, metrics, checkpoints, and the run directory.
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
@@ -14,21 +15,22 @@ use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::prelude::*;
+use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric};
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition,
-    SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, InferenceStep, Interrupter, Learner, MetricEarlyStoppingStrategy,
+    StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
 };
-use linclass_data::{ImageBatch, ImageBatcher, ImageDataset};
+use linclass_data::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::backend::Backend;
 use crate::config::{ExperimentConfig, LossKind, Schedule};
 use crate::datasets::open_training;
 use crate::progress::{EpochLog, EpochRecord, Progress};
-use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo, load_record};
+use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo};
 
 /// The classifier as the learner sees it: a train step (forward, loss, backward) and an
 /// inference step (forward, loss).
@@ -141,22 +143,28 @@ fn with_absolute_data_dir(config: &ExperimentConfig) -> ExperimentConfig {
     config
 }
 
-/// The error for a run whose loss became NaN or infinite: the model of the last finished
-/// epoch (its checkpoint) is kept as the run's record, so the run stays usable.
-fn diverged_error(
+/// Keeps the model of the last finished epoch (its checkpoint) as the run's record, so that a
+/// run stopped early stays usable; says what was kept.
+fn keep_last_checkpoint(
     run: &RunDir,
     model_config: &LinearClassifierConfig,
     config: &ExperimentConfig,
-    diverged: &str,
     device: &Device,
-) -> anyhow::Error {
-    let last_good = (1..=config.train.epochs)
-        .rev()
-        .map(|e| (e, run.file("checkpoint").join(format!("model-{e}.bpk"))))
-        .find(|(_, p)| p.is_file());
-    let kept = match last_good {
-        Some((epoch, path)) => {
-            match load_record(&path, model_config, device).and_then(|m| run.save_model(m)) {
+) -> String {
+    match last_checkpoint(run, config.train.epochs) {
+        Some(epoch) => {
+            let path = run.file("checkpoint").join(format!("model-{epoch}.bpk"));
+            let loaded = ModuleRecord::load(&path)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))
+                .and_then(|record| {
+                    Trainee {
+                        classifier: model_config.init(device),
+                        loss: config.train.loss,
+                    }
+                    .try_load_record(record)
+                    .map_err(|e| anyhow!("{}: {e}", path.display()))
+                });
+            match loaded.and_then(|t| run.save_model(t.classifier)) {
                 Ok(()) => format!(
                     "the model after epoch {epoch} was kept in {}",
                     run.file(crate::runfiles::RECORD_FILE).display()
@@ -165,11 +173,7 @@ fn diverged_error(
             }
         }
         None => "no epoch finished, so no model was kept".to_string(),
-    };
-    anyhow!(
-        "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
-        config.optimizer.lr
-    )
+    }
 }
 
 /// Number of classes the top-k metric looks at: 5, or fewer for tiny class counts.
@@ -179,12 +183,90 @@ pub fn top_k(num_classes: usize) -> usize {
 
 /// Trains the configured model and writes the run directory.
 pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result<Trained> {
+    train_from(config, backend, quiet, None)
+}
+
+/// Continues an interrupted run from its last checkpoint, with the config it was started with.
+pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained> {
+    let run = RunDir::new(run_path);
+    let info = run.load_info()?;
+    let done = last_checkpoint(&run, info.config.train.epochs).ok_or_else(|| {
+        anyhow!(
+            "{}: no complete checkpoint to resume from (checkpoint/model-N.bpk, optim-N.bpk, scheduler-N.bpk)",
+            run.file("checkpoint").display()
+        )
+    })?;
+    if done >= info.config.train.epochs {
+        bail!(
+            "{}: all {} epochs are done; raise train.epochs to train further",
+            run.path.display(),
+            info.config.train.epochs
+        );
+    }
+    let mut config = info.config;
+    config.output.dir = run.path.clone();
+    train_from(&config, backend, quiet, Some(done))
+}
+
+/// The last epoch whose model, optimizer and scheduler checkpoints all exist.
+pub fn last_checkpoint(run: &RunDir, epochs: usize) -> Option<usize> {
+    let dir = run.file("checkpoint");
+    (1..=epochs).rev().find(|e| {
+        ["model", "optim", "scheduler"]
+            .iter()
+            .all(|k| dir.join(format!("{k}-{e}.bpk")).is_file())
+    })
+}
+
+/// Why a run ended early without an error of its own.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub run: PathBuf,
+    pub kept: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "training interrupted; {}; continue with `linclass train --resume {}`",
+            self.kept,
+            self.run.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The interrupter of the training in progress, stopped by Ctrl-C.
+static CURRENT: Mutex<Option<Interrupter>> = Mutex::new(None);
+
+fn install_ctrl_c(interrupter: Interrupter) {
+    static INSTALLED: Once = Once::new();
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(interrupter);
+    INSTALLED.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            match CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                Some(i) => i.stop(Some("interrupted (Ctrl-C)")),
+                None => std::process::exit(130),
+            }
+        });
+    });
+}
+
+fn train_from(
+    config: &ExperimentConfig,
+    backend: Backend,
+    quiet: bool,
+    resume_at: Option<usize>,
+) -> Result<Trained> {
     let device = backend.device()?;
     let config = &with_absolute_data_dir(config);
     let run = RunDir::new(&config.output.dir);
     run.create()?;
-    // A new run replaces the checkpoints of an earlier one in the same directory.
-    let _ = std::fs::remove_dir_all(run.file("checkpoint"));
+    if resume_at.is_none() {
+        run.clear()?;
+    }
 
     let data = open_training(&config.data, config.train.seed)?;
     let classes = data.set.classes().to_vec();
@@ -202,40 +284,46 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
         data: DataSummary {
             train: data.split.train.len(),
             valid: data.split.valid.len(),
-            test: 0,
         },
         model: model_config.clone(),
         config: config.clone(),
     };
     run.save_info(&info)?;
+    let batch_size = config.train.batch_size.resolve(data.split.train.len());
     if !quiet {
-        println!(
-            "training a {}x{} linear classifier on {} images ({} held out for validation), {} epochs, batch {}, lr {}, backend {}",
-            model_config.num_classes,
-            model_config.input_dim(),
-            info.data.train,
-            info.data.valid,
-            config.train.epochs,
-            config.train.batch_size,
-            config.optimizer.lr,
-            backend.name()
-        );
+        match resume_at {
+            Some(done) => println!(
+                "resuming {} after epoch {done} of {}",
+                run.path.display(),
+                config.train.epochs
+            ),
+            None => println!(
+                "training a {}x{} linear classifier on {} images ({} held out for validation), {} epochs, batch {}, lr {}, backend {}",
+                model_config.num_classes,
+                model_config.input_dim(),
+                info.data.train,
+                info.data.valid,
+                config.train.epochs,
+                config.train.batch_size,
+                config.optimizer.lr,
+                backend.name()
+            ),
+        }
     }
 
     device.seed(config.train.seed);
     let autodiff = device.clone().autodiff();
     let set = Arc::new(data.set);
     let batcher = ImageBatcher::new(set, &data.normalization);
-    let batch_size = config.train.batch_size.resolve(data.split.train.len());
     let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
-    let mut train_loader = DataLoaderBuilder::new(batcher.clone())
-        .batch_size(batch_size)
-        .num_workers(0)
-        .set_device(autodiff.clone());
-    if config.train.shuffle {
-        train_loader = train_loader.shuffle(config.train.seed);
-    }
-    let train_loader = train_loader.build(ImageDataset::new(data.split.train.clone()));
+    let train_loader = EpochLoader::new(
+        batcher.clone(),
+        data.split.train.clone(),
+        batch_size,
+        config.train.shuffle.then_some(config.train.seed),
+        autodiff.clone(),
+    )
+    .resume_after(resume_at.unwrap_or(0));
     let valid_loader = DataLoaderBuilder::new(batcher)
         .batch_size(batch_size.clamp(512, 4096))
         .num_workers(0)
@@ -244,12 +332,16 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
 
     let k = top_k(model_config.num_classes);
     let log = EpochLog::new(run.file(METRICS_FILE), config.train.epochs, k, quiet);
+    if let Some(done) = resume_at {
+        log.restore(&run.file(METRICS_FILE), done)?;
+    }
     let model = Trainee {
         classifier: model_config.init(&autodiff),
         loss: config.train.loss,
     };
-    let mut training = SupervisedTraining::new(&run.path, train_loader, valid_loader);
+    let mut training = SupervisedTraining::new(&run.path, Arc::new(train_loader), valid_loader);
     log.stop_on_divergence(training.interrupter());
+    install_ctrl_c(training.interrupter());
     if config.train.early_stopping_patience > 0 {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
             &LossMetric::new(),
@@ -260,6 +352,9 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
                 n_epochs: config.train.early_stopping_patience,
             },
         ));
+    }
+    if let Some(done) = resume_at {
+        training = training.checkpoint(done);
     }
     let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
@@ -276,18 +371,25 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
             sgd(config).init(),
             scheduler(config, steps_per_epoch)?,
         ));
+    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(result.renderer);
     if let Some(error) = result.error {
         return Err(anyhow!("training failed: {error}"));
     }
     if let Some(diverged) = log.divergence() {
-        return Err(diverged_error(
-            &run,
-            &model_config,
-            config,
-            &diverged,
-            &device,
+        let kept = keep_last_checkpoint(&run, &model_config, config, &device);
+        return Err(anyhow!(
+            "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
+            config.optimizer.lr
         ));
+    }
+    if result.interrupted.is_some() {
+        let kept = keep_last_checkpoint(&run, &model_config, config, &device);
+        return Err(Interrupted {
+            run: run.path.clone(),
+            kept,
+        }
+        .into());
     }
     let model = result.model.classifier;
     run.save_model(model.clone())?;

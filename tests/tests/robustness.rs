@@ -402,7 +402,7 @@ fn start_and_wait(run: &Path, sets: &[&str], rows: usize) -> std::process::Child
     {
         cmd.arg("--set").arg(s);
     }
-    let child = cmd
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -414,10 +414,11 @@ fn start_and_wait(run: &Path, sets: &[&str], rows: usize) -> std::process::Child
         if n >= rows {
             return child;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "training made no progress"
-        );
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("training made no progress");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -392,6 +392,8 @@ fn table_of_bad_inputs() {
 }
 
 /// Starts training in the background and waits until `rows` epochs are in its metrics.
+/// The caller reaps the returned child.
+#[allow(clippy::zombie_processes)]
 fn start_and_wait(run: &Path, sets: &[&str], rows: usize) -> std::process::Child {
     let mut cmd = Command::new(linclass_bin());
     cmd.current_dir(repo_root()).arg("train").arg("--quiet");

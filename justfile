@@ -9,7 +9,11 @@ default:
 
 # Train on a backend (cpu, ndarray or gpu): just train cpu [CONFIG] [--set key=value ...]
 train backend="cpu" config="configs/mnist.toml" *args="":
-    {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+    CARGO_TARGET_DIR={{ if backend == "gpu" { "target/gpu" } else { "target" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+
+# Continue an interrupted run from its last checkpoint: just resume RUN [BACKEND]
+resume run backend="cpu":
+    CARGO_TARGET_DIR={{ if backend == "gpu" { "target/gpu" } else { "target" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
 
 # Evaluate a run on its test split: just eval RUN [--json]
 eval run *args="":
@@ -19,10 +23,47 @@ eval run *args="":
 predict run +args:
     {{cargo_release}} -- predict {{run}} {{args}}
 
+# Class templates of a run as pictures: just templates RUN [--out DIR]
+templates run *args="":
+    {{cargo_release}} -- templates {{run}} {{args}}
+
+# One self-contained HTML report of a run: just report RUN
+report run:
+    {{cargo_release}} -- report {{run}}
+
+# Train a grid of settings: just sweep --grid optimizer.lr=0.01,0.1 --grid train.batch_size=1,128,full
+sweep *args="":
+    {{cargo_release}} -- sweep {{args}}
+
+# Autodiff against finite differences: just gradcheck [CONFIG] [--set train.loss=squared_error]
+gradcheck *args="":
+    {{cargo_release}} -- gradcheck {{args}}
+
+# Datasets: just data fetch cifar10 | just data info configs/cifar10.toml
+data *args="":
+    {{cargo_release}} -- data {{args}}
+
 # Build and run every test (release mode: the end-to-end tests train real models)
 test *args="":
     cargo build --release -p linclass
     cargo test --release --workspace {{args}}
+
+# GPU-path tests on the first wgpu adapter; installs Mesa's software Vulkan driver if no Vulkan loader is present
+test-gpu *args="":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! ldconfig -p | grep -q libvulkan.so.1 || [ -z "$(ls /usr/share/vulkan/icd.d/ 2>/dev/null)" ]; then
+        if command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+        else
+            echo "no Vulkan driver found: install one (Debian: mesa-vulkan-drivers libvulkan1)" >&2
+            exit 1
+        fi
+    fi
+    # The wgpu build lives in its own target folder, so that it and the CPU build stay warm.
+    export CARGO_TARGET_DIR=target/gpu
+    cargo build --release -p linclass --features gpu
+    cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
 # Seconds per MNIST epoch (median, batch 128), inference images/s, load time, peak RSS, per CPU backend
 bench *args="":

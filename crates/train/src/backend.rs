@@ -49,9 +49,41 @@ impl Backend {
                 self.name()
             );
         }
-        Ok(self.device_unchecked())
+        let device = self.device_unchecked();
+        if self == Backend::Gpu {
+            probe(&device)?;
+        }
+        Ok(device)
     }
+}
 
+/// Runs one tiny operation on `device`, turning the panic wgpu raises when it finds no adapter
+/// into an error that says what to do.
+fn probe(device: &Device) -> Result<()> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::ones([4], device).sum().into_scalar::<f32>()
+    }));
+    std::panic::set_hook(hook);
+    match outcome {
+        Ok(v) if v == 4.0 => Ok(()),
+        Ok(v) => bail!("the GPU adapter computed 1+1+1+1 = {v}: it is not usable"),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no reason given");
+            let why: String = why.lines().next().unwrap_or("").chars().take(160).collect();
+            bail!(
+                "no usable GPU adapter: wgpu looked for a Vulkan, Metal, DirectX 12 or OpenGL device and failed ({why}); install a GPU driver (on Debian the software Vulkan driver: apt-get install mesa-vulkan-drivers libvulkan1) or train on the CPU with `just train cpu`"
+            )
+        }
+    }
+}
+
+impl Backend {
     #[allow(unreachable_code, deprecated)]
     fn device_unchecked(self) -> Device {
         match self {

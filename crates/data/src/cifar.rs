@@ -86,6 +86,19 @@ fn read_records(
     labels: &mut Vec<u16>,
 ) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    parse_records(&bytes, path, label_bytes, label_at, num_classes, pixels, labels)
+}
+
+/// Parses CIFAR binary records from memory (`path` only names them in errors).
+pub fn parse_records(
+    bytes: &[u8],
+    path: &Path,
+    label_bytes: usize,
+    label_at: usize,
+    num_classes: usize,
+    pixels: &mut Vec<u8>,
+    labels: &mut Vec<u16>,
+) -> Result<()> {
     let record = label_bytes + PIXELS;
     if bytes.is_empty() || bytes.len() % record != 0 {
         return Err(DataError::format(

@@ -20,6 +20,11 @@ pub struct IdxArray {
 /// Reads a whole file, decompressing it if it is gzip.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    gunzip_if_gz(raw, path)
+}
+
+/// Decompresses `raw` if it starts with the gzip magic bytes; `path` names it in errors.
+pub fn gunzip_if_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(&raw[..])

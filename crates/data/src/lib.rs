@@ -3,6 +3,7 @@
 //! archives, a seeded train/valid split, normalization, and the Burn `Dataset` + `Batcher`
 //! that feed training.
 
+#[cfg(feature = "burn")]
 pub mod batch;
 pub mod cifar;
 pub mod decode;
@@ -16,6 +17,7 @@ pub mod normalize;
 pub mod source;
 pub mod split;
 
+#[cfg(feature = "burn")]
 pub use batch::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;

@@ -65,9 +65,20 @@ test-gpu *args="":
     cargo build --release -p linclass --features gpu
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
-# Seconds per MNIST epoch (median, batch 128), inference images/s, load time, peak RSS, per CPU backend
+# Seconds per epoch (median, batch 128), inference images/s, load time and peak RSS for MNIST and
+# CIFAR-10 (random pixels in the official layout when its files are absent), per CPU backend
 bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
-    ./target/release/linclass --backend cpu bench --csv bench-out/bench.csv {{args}}
-    ./target/release/linclass --backend ndarray bench --csv bench-out/bench.csv {{args}}
+    for b in cpu ndarray; do \
+        ./target/release/linclass --backend $b bench --config configs/mnist.toml --set train.epochs=6 --csv bench-out/bench.csv {{args}} && \
+        ./target/release/linclass --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=6 --csv bench-out/bench.csv {{args}}; \
+    done
+
+# The same work in NumPy (and PyTorch when installed) in a virtualenv, then `just bench`: one run, side by side
+bench-ref:
+    python3 -m venv bench-out/venv
+    bench-out/venv/bin/pip install --quiet numpy
+    -bench-out/venv/bin/pip install --quiet torch
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench-out/venv/bin/python bench/reference.py
+    just bench

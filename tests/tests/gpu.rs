@@ -37,7 +37,16 @@ fn train(run: &Path, backend: &str) {
 }
 
 fn eval(run: &Path, backend: &str) -> serde_json::Value {
-    let out = linclass(&repo_root(), &["--backend", backend, "eval", run.to_str().unwrap(), "--json"]);
+    let out = linclass(
+        &repo_root(),
+        &[
+            "--backend",
+            backend,
+            "eval",
+            run.to_str().unwrap(),
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", describe(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -46,19 +55,32 @@ fn eval(run: &Path, backend: &str) -> serde_json::Value {
 fn logits_both_ways(run: &Path) -> (Vec<f32>, Vec<f32>) {
     let dir = RunDir::new(run);
     let info = dir.load_info().unwrap();
-    let x: Vec<f32> = (0..64 * 784).map(|i| ((i * 31) % 255) as f32 / 255.0).collect();
+    let x: Vec<f32> = (0..64 * 784)
+        .map(|i| ((i * 31) % 255) as f32 / 255.0)
+        .collect();
     let mut out = Vec::new();
     for backend in [Backend::Gpu, Backend::Cpu] {
         let device = backend.device().unwrap();
         let model = dir.load_model(&info, &device).unwrap();
         let t = Tensor::<2>::from_data(TensorData::new(x.clone(), [64, 784]), &device);
-        out.push(model.forward(t).into_data().convert::<f32>().try_into_vec::<f32>().unwrap());
+        out.push(
+            model
+                .forward(t)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap(),
+        );
     }
     (out.remove(0), out.remove(0))
 }
 
 fn assert_close(a: &[f32], b: &[f32]) {
-    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
     assert!(worst < 1e-3, "logits differ by up to {worst}");
 }
 
@@ -82,7 +104,10 @@ fn a_cpu_record_predicts_the_same_on_the_gpu() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("cpu");
     train(&run, "cpu");
-    assert_eq!(eval(&run, "cpu")["confusion"], eval(&run, "gpu")["confusion"]);
+    assert_eq!(
+        eval(&run, "cpu")["confusion"],
+        eval(&run, "gpu")["confusion"]
+    );
     let (gpu, cpu) = logits_both_ways(&run);
     assert_close(&gpu, &cpu);
 }

@@ -86,7 +86,15 @@ fn read_records(
     labels: &mut Vec<u16>,
 ) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    parse_records(&bytes, path, label_bytes, label_at, num_classes, pixels, labels)
+    parse_records(
+        &bytes,
+        path,
+        label_bytes,
+        label_at,
+        num_classes,
+        pixels,
+        labels,
+    )
 }
 
 /// Parses CIFAR binary records from memory (`path` only names them in errors).

@@ -78,16 +78,59 @@ impl BenchLine {
     }
 }
 
-/// Trains `config` (into a temporary run directory) and measures.
-pub fn run(config: &ExperimentConfig, backend: Backend, csv: Option<&Path>) -> Result<BenchLine> {
+/// Writes a CIFAR-10 binary folder of random pixels (the official layout and sizes: 5 × 10,000
+/// training and 10,000 test records) under `root`, for benchmarking where the real files are
+/// absent.
+pub fn synthetic_cifar10(root: &Path) -> Result<()> {
+    let dir = root.join(linclass_data::cifar::CIFAR10_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let names = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n";
+    std::fs::write(dir.join("batches.meta.txt"), names)?;
+    let mut rng = linclass_data::split::SplitMix64::new(7);
+    for name in linclass_data::cifar::cifar10_files(Split::Train)
+        .into_iter()
+        .chain(linclass_data::cifar::cifar10_files(Split::Test))
+    {
+        let mut bytes = vec![0u8; 10_000 * 3073];
+        for chunk in bytes.chunks_exact_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        for record in bytes.chunks_exact_mut(3073) {
+            record[0] %= 10;
+        }
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    Ok(())
+}
+
+/// Trains `config` (into a temporary run directory) and measures. With `synthetic`, a
+/// CIFAR-10 config whose files are missing runs on random pixels in the official layout.
+pub fn run(
+    config: &ExperimentConfig,
+    backend: Backend,
+    csv: Option<&Path>,
+    synthetic: bool,
+) -> Result<BenchLine> {
     let device = backend.device()?;
+    let tmp = tempfile::tempdir()?;
+    let mut config = config.clone();
+    let source = crate::datasets::source(&config.data, config.train.seed);
+    let mut dataset = config.data.source.name().to_string();
+    if synthetic
+        && config.data.source == linclass_data::DatasetKind::Cifar10
+        && !source.missing_in(&source.resolved_dir()).is_empty()
+    {
+        synthetic_cifar10(tmp.path())?;
+        config.data.dir = tmp.path().display().to_string();
+        dataset.push_str("-synthetic");
+    }
+    let config = &config;
     let started = Instant::now();
     let data = open_training(&config.data, config.train.seed)?;
     let load_s = started.elapsed().as_secs_f64();
     let normalization = data.normalization.clone();
     drop(data);
 
-    let tmp = tempfile::tempdir()?;
     let mut config = config.clone();
     config.output.dir = tmp.path().join("run");
     let trained = train(&config, backend, true)?;
@@ -112,7 +155,7 @@ pub fn run(config: &ExperimentConfig, backend: Backend, csv: Option<&Path>) -> R
 
     let line = BenchLine {
         backend: backend.name().to_string(),
-        dataset: config.data.source.name().to_string(),
+        dataset,
         epoch_s,
         infer_img_s,
         load_s,

@@ -112,6 +112,9 @@ enum Command {
         /// Append the result to this CSV file.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// For CIFAR-10 without its files: random pixels in the official layout.
+        #[arg(long)]
+        synthetic: bool,
     },
 }
 
@@ -300,9 +303,14 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data { command } => crate::datainfo::run(command_parts(command)),
-        Command::Bench { config, sets, csv } => {
+        Command::Bench {
+            config,
+            sets,
+            csv,
+            synthetic,
+        } => {
             let config = ExperimentConfig::load(&config, &sets)?;
-            let line = crate::bench::run(&config, backend, csv.as_deref())?;
+            let line = crate::bench::run(&config, backend, csv.as_deref(), synthetic)?;
             println!("{}", line.line());
             Ok(())
         }

@@ -1,0 +1,147 @@
+"""Reference timings for `just bench-ref`: the same softmax regression (784 or 3072 -> 10, SGD,
+batch 128, inputs scaled to [0, 1], shuffled each epoch) in NumPy and, when it is installed, in
+PyTorch. Prints one line per measurement in the format of `linclass bench`:
+
+    BENCH backend=<b> dataset=<d> epoch_s=<x> infer_img_s=<y> load_s=<z> peak_rss_mb=<m>
+"""
+
+import argparse
+import gzip
+import os
+import resource
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def read_idx(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist():
+    d = os.path.join(ROOT, "data", "mnist")
+    x = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz")).reshape(60000, -1)
+    y = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    xt = read_idx(os.path.join(d, "t10k-images-idx3-ubyte.gz")).reshape(10000, -1)
+    return x, y, xt
+
+
+def load_cifar10():
+    """The real binary files if present, else random pixels of the same shapes."""
+    d = os.path.join(ROOT, "data", "cifar10", "cifar-10-batches-bin")
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)]
+    if all(os.path.exists(os.path.join(d, n)) for n in names):
+        recs = np.concatenate([np.fromfile(os.path.join(d, n), dtype=np.uint8).reshape(-1, 3073) for n in names])
+        test = np.fromfile(os.path.join(d, "test_batch.bin"), dtype=np.uint8).reshape(-1, 3073)
+        return recs[:, 1:], recs[:, 0].astype(np.int64), test[:, 1:], "cifar10"
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 256, size=(50000, 3072), dtype=np.uint8)
+    y = rng.integers(0, 10, size=50000).astype(np.int64)
+    xt = rng.integers(0, 256, size=(10000, 3072), dtype=np.uint8)
+    return x, y, xt, "cifar10-synthetic"
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def numpy_run(x_u8, y, xt_u8, epochs, batch, lr):
+    n, d = x_u8.shape
+    w = np.zeros((d, 10), dtype=np.float32)
+    b = np.zeros(10, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = rng.permutation(n)
+        for i in range(0, n, batch):
+            idx = order[i : i + batch]
+            xb = x_u8[idx].astype(np.float32) / 255.0
+            s = xb @ w + b
+            s -= s.max(axis=1, keepdims=True)
+            p = np.exp(s)
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(idx)), y[idx]] -= 1.0
+            p /= len(idx)
+            w -= lr * (xb.T @ p)
+            b -= lr * p.sum(axis=0)
+        times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for i in range(0, len(xt_u8), 1024):
+        (xt_u8[i : i + 1024].astype(np.float32) / 255.0) @ w + b
+    infer = len(xt_u8) / (time.perf_counter() - start)
+    return statistics.median(times[1:] or times), infer
+
+
+def torch_run(x_u8, y, xt_u8, epochs, batch, lr):
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.from_numpy(np.ascontiguousarray(x_u8))
+    yt = torch.from_numpy(y)
+    model = torch.nn.Linear(x.shape[1], 10)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(x))
+        for i in range(0, len(x), batch):
+            idx = order[i : i + batch]
+            xb = x[idx].float() / 255.0
+            opt.zero_grad()
+            loss_fn(model(xb), yt[idx]).backward()
+            opt.step()
+        times.append(time.perf_counter() - start)
+    xt = torch.from_numpy(np.ascontiguousarray(xt_u8))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(xt), 1024):
+            model(xt[i : i + 1024].float() / 255.0)
+    infer = len(xt) / (time.perf_counter() - start)
+    return statistics.median(times[1:] or times), infer
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--batch", type=int, default=128)
+    args = ap.parse_args()
+    for dataset in ["mnist", "cifar10"]:
+        start = time.perf_counter()
+        if dataset == "mnist":
+            x, y, xt = load_mnist()
+            name, lr = "mnist", 0.5
+        else:
+            x, y, xt, name = load_cifar10()
+            lr = 0.01
+        load_s = time.perf_counter() - start
+        runs = [("numpy", numpy_run)]
+        try:
+            import torch  # noqa: F401
+
+            runs.append(("pytorch", torch_run))
+        except ImportError:
+            print("pytorch is not installed: only the NumPy reference runs", file=sys.stderr)
+        for backend, fn in runs:
+            epoch_s, infer = fn(x, y, xt, args.epochs, args.batch, lr)
+            print(
+                f"BENCH backend={backend} dataset={name} epoch_s={epoch_s:.4f} "
+                f"infer_img_s={infer:.0f} load_s={load_s:.3f} peak_rss_mb={peak_rss_mb():.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

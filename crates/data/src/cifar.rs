@@ -108,7 +108,7 @@ pub fn parse_records(
     labels: &mut Vec<u16>,
 ) -> Result<()> {
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(DataError::format(
             path,
             format!(

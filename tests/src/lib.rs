@@ -20,6 +20,11 @@ pub fn linclass_bin() -> PathBuf {
     bin
 }
 
+/// The repository root (configs/ and data/ are found from there).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// Runs the CLI with `args` in `cwd`.
 pub fn linclass(cwd: &Path, args: &[&str]) -> Output {
     Command::new(linclass_bin())

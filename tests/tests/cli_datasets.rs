@@ -1,15 +1,13 @@
 //! Every dataset kind trains end to end from the CLI on files in its official layout, and the
 //! shipped configs are valid.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use linclass_data::idx::encode_idx;
 use linclass_data::mnist::{self, DIGITS, Split};
-use linclass_tests::{describe, linclass, mnist_dir, write_cifar10, write_cifar100, write_gz};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{
+    describe, linclass, mnist_dir, repo_root, write_cifar10, write_cifar100, write_gz,
+};
 
 /// Trains with `sets` and returns the parsed `eval --json` of the run.
 fn train_and_eval(run: &Path, config: &str, sets: &[String]) -> serde_json::Value {

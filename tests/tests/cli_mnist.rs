@@ -2,14 +2,10 @@
 //! batches, so that two epochs make a few hundred steps), evaluate on the test split, and
 //! classify PNGs written from test images.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use linclass_data::mnist::{self, DIGITS, Split};
-use linclass_tests::{describe, linclass, mnist_dir};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{describe, linclass, mnist_dir, repo_root};
 
 fn write_png(set: &linclass_data::ImageSet, index: usize, path: &Path) {
     let [_, h, w] = set.shape();

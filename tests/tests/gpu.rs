@@ -3,16 +3,12 @@
 //! predictions. Built only with the `gpu` feature (`just test-gpu`).
 #![cfg(feature = "gpu")]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use linclass::backend::Backend;
 use linclass::runfiles::RunDir;
-use linclass_tests::{describe, linclass};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{describe, linclass, repo_root};
 
 fn train(run: &Path, backend: &str) {
     let out = linclass(

@@ -2,7 +2,7 @@
 //! initialization, learning-rate schedules, early stopping, determinism, sweeps, gradcheck and
 //! divergence.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::prelude::*;
 use linclass::backend::Backend;
@@ -11,11 +11,7 @@ use linclass::runfiles::{RunDir, load_record};
 use linclass::training::loss;
 use linclass_data::mnist::{self, DIGITS, Split};
 use linclass_data::split::train_valid_split;
-use linclass_tests::{describe, linclass, mnist_dir};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{describe, linclass, mnist_dir, repo_root};
 
 fn train(run: &Path, sets: &[&str]) -> std::process::Output {
     let mut args = vec!["train".to_string(), "--quiet".into()];

@@ -6,11 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use image::RgbImage;
-use linclass_tests::{describe, linclass, write_cifar10, write_cifar100};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{describe, linclass, repo_root, write_cifar10, write_cifar100};
 
 fn run_ok(args: &[&str]) -> String {
     let out = linclass(&repo_root(), args);

@@ -7,11 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use linclass_data::idx::encode_idx;
-use linclass_tests::{Reply, TestServer, describe, linclass, linclass_bin, write_cifar10};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use linclass_tests::{
+    Reply, TestServer, describe, linclass, linclass_bin, repo_root, write_cifar10,
+};
 
 /// An MNIST-layout folder whose files are changed by `damage`.
 fn idx_dir(root: &Path, name: &str, damage: impl Fn(&Path)) -> String {

@@ -62,6 +62,8 @@ test-gpu *args="":
     fi
     # The wgpu build lives in its own target folder, so that it and the CPU build stay warm.
     export CARGO_TARGET_DIR=target/gpu
+    # Mesa complains on every start without a runtime dir; give it a private one.
+    if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR=$(mktemp -d); fi
     cargo build --release -p linclass --features gpu
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 

@@ -68,13 +68,13 @@ pub struct ImageBatch {
 #[derive(Clone)]
 pub struct ImageBatcher {
     set: Arc<ImageSet>,
-    tables: Arc<Vec<[f32; 256]>>,
+    affine: Arc<Vec<(f32, f32)>>,
 }
 
 impl ImageBatcher {
     pub fn new(set: Arc<ImageSet>, normalization: &Normalization) -> Self {
         Self {
-            tables: Arc::new(normalization.tables()),
+            affine: Arc::new(normalization.affine()),
             set,
         }
     }
@@ -84,7 +84,7 @@ impl ImageBatcher {
         let dim = self.set.dim();
         let mut pixels = vec![0f32; indices.len() * dim];
         for (&i, out) in indices.iter().zip(pixels.chunks_exact_mut(dim)) {
-            Normalization::apply(&self.tables, self.set.image(i), out);
+            Normalization::apply(&self.affine, self.set.image(i), out);
         }
         let labels = indices.iter().map(|&i| self.set.label(i) as i64).collect();
         (pixels, labels)

@@ -362,7 +362,7 @@ impl TrainingProgressLogger for Progress {
         }
         let bar = ProgressBar::new(total_items as u64);
         if let Ok(style) = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} images  {per_sec}  eta {eta}",
+            "{prefix} [{bar:30}] {pos}/{len} images  eta {eta}",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }

@@ -361,9 +361,9 @@ impl TrainingProgressLogger for Progress {
             return;
         }
         let bar = ProgressBar::new(total_items as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} images  eta {eta}",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} images  eta {eta}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(format!("epoch {}/{} {split:<5}", self.epoch, self.epochs));

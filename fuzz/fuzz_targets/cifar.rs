@@ -17,7 +17,17 @@ fuzz_target!(|data: &[u8]| {
         _ => (2, 0, 20),
     };
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
-    if parse_records(bytes, Path::new("fuzz.bin"), label_bytes, label_at, classes, &mut pixels, &mut labels).is_ok() {
+    if parse_records(
+        bytes,
+        Path::new("fuzz.bin"),
+        label_bytes,
+        label_at,
+        classes,
+        &mut pixels,
+        &mut labels,
+    )
+    .is_ok()
+    {
         assert_eq!(pixels.len(), labels.len() * 3072);
         assert_eq!(bytes.len(), labels.len() * (3072 + label_bytes));
         assert!(labels.iter().all(|&l| (l as usize) < classes));

@@ -26,11 +26,6 @@ impl ImageDataset {
             indices: indices.into(),
         }
     }
-
-    /// Every image of a set of `n`.
-    pub fn all(n: usize) -> Self {
-        Self::new((0..n as u32).collect::<Vec<_>>())
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
 
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
@@ -59,6 +61,9 @@ pub struct ImageBatch {
     pub targets: Tensor<1, Int>,
 }
 
+/// How many images ahead `host_batch` asks for pixels to be loaded into the caches.
+const PREFETCH_IMAGES: usize = 4;
+
 /// Builds `ImageBatch`es from indices into a shared image set.
 #[derive(Clone)]
 pub struct ImageBatcher {
@@ -76,10 +81,12 @@ impl ImageBatcher {
 
     /// The normalized pixels and labels of `indices`, as flat host buffers.
     pub fn host_batch(&self, indices: &[usize]) -> (Vec<f32>, Vec<i64>) {
-        let dim = self.set.dim();
-        let mut pixels = vec![0f32; indices.len() * dim];
-        for (&i, out) in indices.iter().zip(pixels.chunks_exact_mut(dim)) {
-            Normalization::apply(&self.affine, self.set.image(i), out);
+        let mut pixels = Vec::with_capacity(indices.len() * self.set.dim());
+        for (k, &i) in indices.iter().enumerate() {
+            if let Some(&ahead) = indices.get(k + PREFETCH_IMAGES) {
+                self.set.prefetch(ahead);
+            }
+            Normalization::extend(&self.affine, self.set.image(i), &mut pixels);
         }
         let labels = indices.iter().map(|&i| self.set.label(i) as i64).collect();
         (pixels, labels)
@@ -88,8 +95,14 @@ impl ImageBatcher {
 
 impl Batcher<usize, ImageBatch> for ImageBatcher {
     fn batch(&self, items: Vec<usize>, device: &Device) -> ImageBatch {
-        let b = items.len();
-        let (pixels, labels) = self.host_batch(&items);
+        self.upload(self.host_batch(&items), device)
+    }
+}
+
+impl ImageBatcher {
+    /// The tensors of a batch built by `host_batch`.
+    pub fn upload(&self, (pixels, labels): (Vec<f32>, Vec<i64>), device: &Device) -> ImageBatch {
+        let b = labels.len();
         ImageBatch {
             images: Tensor::from_data(TensorData::new(pixels, [b, self.set.dim()]), device),
             targets: Tensor::from_data(TensorData::new(labels, [b]), device),
@@ -146,40 +159,107 @@ impl EpochLoader {
     }
 }
 
-struct EpochIter<'a> {
-    loader: &'a EpochLoader,
-    order: Vec<usize>,
+/// Batches built ahead on a thread of their own, so that turning u8 pixels into f32 inputs
+/// overlaps with the training step on the caller's thread (the matrix products of a model this
+/// small run on one core). The thread stops when the iterator is dropped.
+struct EpochIter {
+    batcher: ImageBatcher,
+    device: Device,
+    source: BatchSource,
     position: usize,
+    total: usize,
 }
 
-impl Iterator for EpochIter<'_> {
-    type Item = Result<ImageBatch, DatasetError>;
+enum BatchSource {
+    Worker {
+        batches: Option<mpsc::Receiver<(Vec<f32>, Vec<i64>)>>,
+        worker: Option<thread::JoinHandle<()>>,
+    },
+    /// No thread could be started: each batch is built when it is asked for.
+    Inline {
+        order: Vec<usize>,
+        batch_size: usize,
+    },
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.position >= self.order.len() {
-            return None;
+/// Batches waiting to be taken: enough to absorb jitter, few enough to keep memory flat.
+const PREFETCH: usize = 2;
+
+impl EpochIter {
+    fn new(loader: &EpochLoader, order: Vec<usize>) -> Self {
+        let (sender, batches) = mpsc::sync_channel(PREFETCH);
+        let batcher = loader.batcher.clone();
+        let batch_size = loader.batch_size;
+        let total = order.len();
+        let shared: Arc<[usize]> = order.into();
+        let items = shared.clone();
+        let source = match thread::Builder::new()
+            .name("batches".into())
+            .spawn(move || {
+                for chunk in items.chunks(batch_size) {
+                    if sender.send(batcher.host_batch(chunk)).is_err() {
+                        break;
+                    }
+                }
+            }) {
+            Ok(worker) => BatchSource::Worker {
+                batches: Some(batches),
+                worker: Some(worker),
+            },
+            Err(_) => BatchSource::Inline {
+                order: shared.to_vec(),
+                batch_size,
+            },
+        };
+        Self {
+            batcher: loader.batcher.clone(),
+            device: loader.device.clone(),
+            source,
+            position: 0,
+            total,
         }
-        let end = (self.position + self.loader.batch_size).min(self.order.len());
-        let items = self.order[self.position..end].to_vec();
-        self.position = end;
-        Some(Ok(self.loader.batcher.batch(items, &self.loader.device)))
     }
 }
 
-impl DataLoaderIterator<ImageBatch> for EpochIter<'_> {
+impl Iterator for EpochIter {
+    type Item = Result<ImageBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let host = match &self.source {
+            BatchSource::Worker { batches, .. } => batches.as_ref()?.recv().ok()?,
+            BatchSource::Inline { order, batch_size } => {
+                let rest = order.get(self.position..).filter(|r| !r.is_empty())?;
+                self.batcher
+                    .host_batch(&rest[..rest.len().min(*batch_size)])
+            }
+        };
+        self.position += host.1.len();
+        Some(Ok(self.batcher.upload(host, &self.device)))
+    }
+}
+
+impl Drop for EpochIter {
+    fn drop(&mut self) {
+        if let BatchSource::Worker { batches, worker } = &mut self.source {
+            // Closing the channel first makes a worker blocked on a full channel give up.
+            *batches = None;
+            if let Some(worker) = worker.take() {
+                let _ = worker.join();
+            }
+        }
+    }
+}
+
+impl DataLoaderIterator<ImageBatch> for EpochIter {
     fn progress(&self) -> Progress {
-        Progress::new(self.position, self.order.len(), Some("items".to_string()))
+        Progress::new(self.position, self.total, Some("items".to_string()))
     }
 }
 
 impl DataLoader<ImageBatch> for EpochLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch> + 'a> {
         let epoch = self.epochs.fetch_add(1, Ordering::SeqCst);
-        Box::new(EpochIter {
-            loader: self,
-            order: self.order(epoch),
-            position: 0,
-        })
+        Box::new(EpochIter::new(self, self.order(epoch)))
     }
 
     fn num_items(&self) -> usize {

@@ -37,6 +37,17 @@ pub fn top_classes(scores: &[f32], k: usize) -> Vec<usize> {
     order
 }
 
+/// The place of class `truth` in `top_classes(scores, C)` (0: the best), without sorting: the
+/// classes scoring higher, and those scoring the same with a lower index, come before it.
+pub fn rank(scores: &[f32], truth: usize) -> usize {
+    let s = scores[truth];
+    scores
+        .iter()
+        .enumerate()
+        .filter(|&(c, v)| v.total_cmp(&s).then(truth.cmp(&c)).is_gt())
+        .count()
+}
+
 /// Softmax of one row of scores, computed stably in f64.
 pub fn softmax(scores: &[f32]) -> Vec<f64> {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s)) as f64;
@@ -110,7 +121,7 @@ pub fn evaluate(
         predictions.push(best[0]);
         confusion[truth][best[0]] += 1;
         top1 += usize::from(best[0] == truth);
-        topk += usize::from(best.contains(&truth));
+        topk += usize::from(rank(row, truth) < k);
     }
     let per_class = classes
         .iter()

@@ -9,6 +9,7 @@ pub mod datainfo;
 pub mod datasets;
 pub mod eval;
 pub mod gradcheck;
+pub mod metrics;
 pub mod pictures;
 pub mod predict;
 pub mod progress;

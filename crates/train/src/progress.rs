@@ -22,17 +22,12 @@ use burn::train::renderer::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runfiles::write_atomic;
+use crate::runfiles::write_atomic_unsynced;
 
 /// Burn's names of the metrics the learner is given.
 pub const LOSS: &str = "Loss";
 pub const ACCURACY: &str = "Accuracy";
 pub const LEARNING_RATE: &str = "Learning Rate";
-
-/// Name Burn gives the top-k accuracy metric.
-pub fn top_k_name(k: usize) -> String {
-    format!("Top-K Accuracy @ TopK({k})")
-}
 
 /// Loss and accuracies (fractions in [0, 1]) of one split over one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -119,7 +114,7 @@ impl EpochLog {
             points: HashMap::new(),
             records: Vec::new(),
             epoch_started: Instant::now(),
-            top_k: top_k_name(top_k),
+            top_k: crate::metrics::name(top_k),
             total_epochs,
             csv_path,
             csv: format!("{CSV_HEADER}\n"),
@@ -293,7 +288,7 @@ impl MetricLogger for EpochLog {
         let row = record.csv_row();
         state.csv.push_str(&row);
         state.csv.push('\n');
-        if let Err(e) = write_atomic(&state.csv_path, state.csv.as_bytes()) {
+        if let Err(e) = write_atomic_unsynced(&state.csv_path, state.csv.as_bytes()) {
             eprintln!("warning: {e:#}");
         }
         state.records.push(record);

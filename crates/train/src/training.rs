@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Once};
 
 use anyhow::{Result, anyhow, bail};
-use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataloader::DataLoader;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
@@ -18,17 +18,18 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric, TopKAccuracyMetric};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
 use burn::train::{
     ClassificationOutput, InferenceStep, Interrupter, Learner, MetricEarlyStoppingStrategy,
     StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
 };
-use linclass_data::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};
+use linclass_data::{EpochLoader, ImageBatch, ImageBatcher};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::backend::Backend;
 use crate::config::{ExperimentConfig, LossKind, Schedule};
 use crate::datasets::open_training;
+use crate::metrics::TopKAccuracy;
 use crate::progress::{EpochLog, EpochRecord, Progress};
 use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo};
 
@@ -324,11 +325,13 @@ fn train_from(
         autodiff.clone(),
     )
     .resume_after(resume_at.unwrap_or(0));
-    let valid_loader = DataLoaderBuilder::new(batcher)
-        .batch_size(batch_size.clamp(512, 4096))
-        .num_workers(0)
-        .set_device(device.clone())
-        .build(ImageDataset::new(data.split.valid.clone()));
+    let valid_loader: Arc<dyn DataLoader<ImageBatch>> = Arc::new(EpochLoader::new(
+        batcher,
+        data.split.valid.clone(),
+        batch_size.clamp(512, 4096),
+        None,
+        device.clone(),
+    ));
 
     let k = top_k(model_config.num_classes);
     let log = EpochLog::new(run.file(METRICS_FILE), config.train.epochs, k, quiet);
@@ -358,9 +361,9 @@ fn train_from(
     }
     let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .metric_train_numeric(TopKAccuracyMetric::new(k))
+        .metric_train_numeric(TopKAccuracy::new(k))
         .metric_train_numeric(LearningRateMetric::new())
-        .metric_valid_numeric(TopKAccuracyMetric::new(k))
+        .metric_valid_numeric(TopKAccuracy::new(k))
         .with_metric_logger(log.clone())
         .renderer(Box::new(Progress::new(quiet)))
         .with_application_logger(None)

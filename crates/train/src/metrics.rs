@@ -1,0 +1,192 @@
+//! Top-k accuracy for the learner, read from one copy of the scores on the host.
+//!
+//! Burn's `TopKAccuracyMetric` sorts every row of scores on the device; for a handful of classes
+//! that sort costs more than the training step's matrix products. A class is in the top k when
+//! fewer than k classes rank above it, which one pass over the row answers.
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use burn::tensor::TensorReadError;
+use burn::train::ClassificationOutput;
+use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::{
+    Adaptor, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric, NumericAttributes,
+    NumericEntry, SerializedEntry,
+};
+
+use crate::eval::rank;
+
+/// The scores [B, C] and labels [B] of one batch.
+pub struct ScoresInput {
+    scores: Tensor<2>,
+    targets: Tensor<1, Int>,
+}
+
+impl Adaptor<ScoresInput> for ClassificationOutput {
+    fn adapt(&self) -> ScoresInput {
+        ScoresInput {
+            scores: self.output.clone(),
+            targets: self.targets.clone(),
+        }
+    }
+}
+
+/// Percentage of images whose label is among the k best-scoring classes (ties go to the
+/// lower class index, as in `eval`).
+#[derive(Clone)]
+pub struct TopKAccuracy {
+    k: usize,
+    name: MetricName,
+    state: NumericMetricState,
+}
+
+impl TopKAccuracy {
+    pub fn new(k: usize) -> Self {
+        Self {
+            k,
+            name: Arc::new(name(k)),
+            state: NumericMetricState::default(),
+        }
+    }
+}
+
+/// The name the learner reports the metric under.
+pub fn name(k: usize) -> String {
+    format!("Top-{k} Accuracy")
+}
+
+/// How many of the rows of `scores` (`classes` per row) rank their label among the k best.
+pub fn count_top_k(scores: &[f32], classes: usize, labels: &[i64], k: usize) -> usize {
+    scores
+        .chunks_exact(classes.max(1))
+        .zip(labels)
+        .filter(|&(row, &label)| {
+            usize::try_from(label).is_ok_and(|t| t < row.len() && rank(row, t) < k)
+        })
+        .count()
+}
+
+impl Metric for TopKAccuracy {
+    type Input = ScoresInput;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: Some("%".to_string()),
+            higher_is_better: true,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        input: &ScoresInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let [batch, classes] = input.scores.dims();
+        let scores = input.scores.clone().try_into_data_as::<f32>()?;
+        let labels = input.targets.clone().try_into_data_as::<i64>()?;
+        let hits = count_top_k(
+            scores.as_slice::<f32>()?,
+            classes,
+            labels.as_slice::<i64>()?,
+            self.k,
+        );
+        self.state
+            .update(100.0 * hits as f64 / batch.max(1) as f64, batch);
+        Ok(self.state.compute_update(self.format()))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self.state.compute_final(self.format()))
+    }
+
+    fn clear(&mut self) {
+        self.state.reset()
+    }
+}
+
+impl TopKAccuracy {
+    fn format(&self) -> FormatOptions {
+        FormatOptions::new(self.name.clone()).unit("%").precision(2)
+    }
+}
+
+impl Numeric for TopKAccuracy {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::top_classes;
+
+    #[test]
+    fn counts_labels_ranked_among_the_best() {
+        let scores = [
+            0.1, 0.9, 0.5, 0.3, // label 2: second best
+            0.8, 0.1, 0.2, 0.3, // label 1: last
+            0.5, 0.5, 0.5, 0.5, // label 3: all tied, so it ranks last
+        ];
+        let labels = [2, 1, 3];
+        assert_eq!(count_top_k(&scores, 4, &labels, 1), 0);
+        assert_eq!(count_top_k(&scores, 4, &labels, 2), 1);
+        assert_eq!(count_top_k(&scores, 4, &labels, 3), 1);
+        assert_eq!(count_top_k(&scores, 4, &labels, 4), 3);
+    }
+
+    #[test]
+    fn agrees_with_sorting_the_scores() {
+        let mut rng = linclass_data::split::SplitMix64::new(3);
+        for _ in 0..200 {
+            // Few distinct values, so that ties are common.
+            let row: Vec<f32> = (0..7).map(|_| (rng.next_u64() % 4) as f32).collect();
+            let label = (rng.next_u64() % 7) as usize;
+            for k in 1..=7 {
+                assert_eq!(
+                    count_top_k(&row, 7, &[label as i64], k) == 1,
+                    top_classes(&row, k).contains(&label),
+                    "{row:?} label {label} k {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn metric_reads_tensors_and_averages_over_batches() {
+        let device = Device::default();
+        let mut metric = TopKAccuracy::new(2);
+        let meta = MetricMetadata {
+            progress: burn::data::dataloader::Progress::new(1, 1, None),
+            iteration: Some(0),
+            lr: None,
+        };
+        let input = ScoresInput {
+            scores: Tensor::from_data([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]], &device),
+            targets: Tensor::from_data([0, 1], &device),
+        };
+        metric.update(&input, &meta).unwrap();
+        assert_eq!(metric.value().unwrap().current(), 50.0);
+        let input = ScoresInput {
+            scores: Tensor::from_data([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]], &device),
+            targets: Tensor::from_data([1, 2], &device),
+        };
+        metric.update(&input, &meta).unwrap();
+        assert_eq!(metric.value().unwrap().current(), 100.0);
+        assert_eq!(metric.running_value().unwrap().current(), 75.0);
+    }
+}

@@ -73,8 +73,8 @@ bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
     for b in cpu ndarray; do \
-        ./target/release/linclass --backend $b bench --config configs/mnist.toml --set train.epochs=6 --csv bench-out/bench.csv {{args}} && \
-        ./target/release/linclass --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=6 --csv bench-out/bench.csv {{args}}; \
+        ./target/release/linclass --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
+        ./target/release/linclass --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}}; \
     done
 
 # The same work in NumPy (and PyTorch when installed) in a virtualenv, then `just bench`: one run, side by side

@@ -115,7 +115,7 @@ def torch_run(x_u8, y, xt_u8, epochs, batch, lr):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=11)
     ap.add_argument("--batch", type=int, default=128)
     args = ap.parse_args()
     for dataset in ["mnist", "cifar10"]:

@@ -389,8 +389,8 @@ fn table_of_bad_inputs() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Starts training in the background and waits until `rows` epochs are in its metrics.
-/// The caller reaps the returned child.
+/// Starts training in the background and waits until `rows` epochs are in its metrics and the
+/// checkpoint of epoch `rows` is on disk. The caller reaps the returned child.
 #[allow(clippy::zombie_processes)]
 fn start_and_wait(run: &Path, sets: &[&str], rows: usize) -> std::process::Child {
     let mut cmd = Command::new(linclass_bin());
@@ -411,7 +411,10 @@ fn start_and_wait(run: &Path, sets: &[&str], rows: usize) -> std::process::Child
     loop {
         let n = std::fs::read_to_string(run.join("metrics.csv"))
             .map_or(0, |t| t.lines().count().saturating_sub(1));
-        if n >= rows {
+        let saved = ["model", "optim", "scheduler"]
+            .iter()
+            .all(|k| run.join(format!("checkpoint/{k}-{rows}.bpk")).is_file());
+        if n >= rows && saved {
             return child;
         }
         if started.elapsed() > Duration::from_secs(120) {
@@ -436,7 +439,24 @@ fn resume(run: &Path) {
         &repo_root(),
         &["train", "--quiet", "--resume", run.to_str().unwrap()],
     );
-    assert!(out.status.success(), "{}", describe(&out));
+    let listing = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    assert!(
+        out.status.success(),
+        "{}\nrun: {:?}\ncheckpoint: {:?}\nmetrics.csv:\n{}",
+        describe(&out),
+        listing(run),
+        listing(&run.join("checkpoint")),
+        std::fs::read_to_string(run.join("metrics.csv")).unwrap_or_default()
+    );
 }
 
 #[test]

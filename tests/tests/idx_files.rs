@@ -111,6 +111,22 @@ fn corrupt_gzip_is_an_error() {
 }
 
 #[test]
+fn gzip_size_trailer_that_lies_is_an_error() {
+    // The trailer's size is only a hint for the buffer: 4 GiB claimed by a tiny file must
+    // neither be allocated nor accepted.
+    let tmp = tempfile::tempdir().unwrap();
+    write_set(tmp.path(), 4, true);
+    let path = tmp.path().join("train-images-idx3-ubyte.gz");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let e = error_of(tmp.path());
+    assert!(e.contains("train-images-idx3-ubyte.gz"), "{e}");
+    assert!(e.contains("corrupt gzip"), "{e}");
+}
+
+#[test]
 fn count_mismatch_names_both_files() {
     let tmp = tempfile::tempdir().unwrap();
     write_set(tmp.path(), 5, false);

@@ -26,7 +26,12 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// Decompresses `raw` if it starts with the gzip magic bytes; `path` names it in errors.
 pub fn gunzip_if_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
+        // The gzip trailer holds the decompressed size (mod 2^32): reserve it once instead of
+        // growing and copying, bounded by deflate's largest ratio in case the trailer lies.
+        let stated = raw
+            .last_chunk::<4>()
+            .map_or(0, |t| u32::from_le_bytes(*t) as usize);
+        let mut out = Vec::with_capacity(stated.min(raw.len().saturating_mul(1032)));
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| DataError::format(path, format!("corrupt gzip data: {e}")))?;

@@ -229,3 +229,23 @@ fn normalization_matches_the_formula_on_every_value() {
         );
     }
 }
+
+#[test]
+fn a_builder_that_dies_ends_the_epoch_with_an_error_not_a_short_epoch() {
+    let device = Backend::Cpu.device().unwrap();
+    let set = image_set();
+    // Image N does not exist: building the second batch fails on the builder's thread.
+    let indices: Vec<u32> = (0..8).chain([N as u32]).collect();
+    let loader = EpochLoader::new(
+        ImageBatcher::new(set, &Normalization::scale_only(3)),
+        indices,
+        4,
+        None,
+        device,
+    );
+    let items: Vec<_> = loader.iter().collect();
+    assert_eq!(items.len(), 3, "two whole batches, then the error");
+    assert!(items[0].is_ok() && items[1].is_ok());
+    let error = items[2].as_ref().err().unwrap().to_string();
+    assert!(error.contains("stopped after 8 of 9 images"), "{error}");
+}

@@ -91,15 +91,7 @@ impl ImageBatcher {
         let labels = indices.iter().map(|&i| self.set.label(i) as i64).collect();
         (pixels, labels)
     }
-}
 
-impl Batcher<usize, ImageBatch> for ImageBatcher {
-    fn batch(&self, items: Vec<usize>, device: &Device) -> ImageBatch {
-        self.upload(self.host_batch(&items), device)
-    }
-}
-
-impl ImageBatcher {
     /// The tensors of a batch built by `host_batch`.
     pub fn upload(&self, (pixels, labels): (Vec<f32>, Vec<i64>), device: &Device) -> ImageBatch {
         let b = labels.len();
@@ -107,6 +99,12 @@ impl ImageBatcher {
             images: Tensor::from_data(TensorData::new(pixels, [b, self.set.dim()]), device),
             targets: Tensor::from_data(TensorData::new(labels, [b]), device),
         }
+    }
+}
+
+impl Batcher<usize, ImageBatch> for ImageBatcher {
+    fn batch(&self, items: Vec<usize>, device: &Device) -> ImageBatch {
+        self.upload(self.host_batch(&items), device)
     }
 }
 
@@ -182,6 +180,13 @@ enum BatchSource {
     },
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("the batch builder stopped after {done} of {total} images")]
+struct BuilderStopped {
+    done: usize,
+    total: usize,
+}
+
 /// Batches waiting to be taken: enough to absorb jitter, few enough to keep memory flat.
 const PREFETCH: usize = 2;
 
@@ -225,8 +230,22 @@ impl Iterator for EpochIter {
     type Item = Result<ImageBatch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let host = match &self.source {
-            BatchSource::Worker { batches, .. } => batches.as_ref()?.recv().ok()?,
+        let host = match &mut self.source {
+            BatchSource::Worker { batches, worker } => match batches.as_ref()?.recv() {
+                Ok(host) => host,
+                Err(_) if self.position < self.total => {
+                    // The builder ended before the epoch did: only a panic does that.
+                    *batches = None;
+                    if let Some(worker) = worker.take() {
+                        let _ = worker.join();
+                    }
+                    return Some(Err(DatasetError::new(BuilderStopped {
+                        done: self.position,
+                        total: self.total,
+                    })));
+                }
+                Err(_) => return None,
+            },
             BatchSource::Inline { order, batch_size } => {
                 let rest = order.get(self.position..).filter(|r| !r.is_empty())?;
                 self.batcher

@@ -32,14 +32,8 @@ fn edit(path: &Path, f: impl Fn(&mut Vec<u8>)) {
     std::fs::write(path, bytes).unwrap();
 }
 
-#[test]
-fn table_of_bad_inputs() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path();
-    let s = |p: PathBuf| p.display().to_string();
-
-    // A small trained run to damage copies of.
-    let good = t.join("good");
+/// Trains one epoch on 300 MNIST images into `run`: a finished run to damage or resume.
+fn train_tiny(run: &Path) {
     let out = linclass(
         &repo_root(),
         &[
@@ -50,10 +44,21 @@ fn table_of_bad_inputs() {
             "--set",
             "train.epochs=1",
             "--set",
-            &format!("output.dir={}", good.display()),
+            &format!("output.dir={}", run.display()),
         ],
     );
     assert!(out.status.success(), "{}", describe(&out));
+}
+
+#[test]
+fn table_of_bad_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let s = |p: PathBuf| p.display().to_string();
+
+    // A small trained run to damage copies of.
+    let good = t.join("good");
+    train_tiny(&good);
     let no_record = t.join("no-record");
     std::fs::create_dir_all(&no_record).unwrap();
     std::fs::copy(good.join("run.toml"), no_record.join("run.toml")).unwrap();
@@ -551,20 +556,7 @@ fn kill_9_loses_at_most_the_epoch_in_progress() {
 fn resume_refuses_finished_or_empty_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("r");
-    let out = linclass(
-        &repo_root(),
-        &[
-            "train",
-            "--quiet",
-            "--set",
-            "data.train_limit=300",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            &format!("output.dir={}", run.display()),
-        ],
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    train_tiny(&run);
     let out = linclass(&repo_root(), &["train", "--resume", run.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("all 1 epochs are done"));

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use linclass_data::idx::encode_idx;
 use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_data::official::Expect;
 use linclass_tests::{
     describe, linclass, mnist_dir, repo_root, write_cifar10, write_cifar100, write_gz,
 };
@@ -12,11 +13,11 @@ use linclass_tests::{
 /// Trains with `sets` and returns the parsed `eval --json` of the run.
 fn train_and_eval(run: &Path, config: &str, sets: &[String]) -> serde_json::Value {
     let mut args = vec!["train".to_string(), "--config".into(), config.into()];
-    for s in sets
-        .iter()
-        .cloned()
-        .chain([format!("output.dir={}", run.display())])
-    {
+    for s in sets.iter().cloned().chain([
+        format!("output.dir={}", run.display()),
+        // The files written by the tests are small subsets of the official sizes.
+        "data.subset=true".into(),
+    ]) {
         args.push("--set".into());
         args.push(s);
     }
@@ -122,7 +123,15 @@ fn fashion_mnist_trains_from_the_cli() {
 fn image_folder_of_mnist_pngs_trains_to_a_sensible_accuracy() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("digits");
-    let train = mnist::read_split(&mnist_dir(), Split::Train, &DIGITS).unwrap();
+    let train = mnist::read_split(
+        &mnist_dir(),
+        Split::Train,
+        &DIGITS,
+        &Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .unwrap();
     let mut written = [0usize; 10];
     for i in 0..train.len() {
         let l = train.label(i);
@@ -192,6 +201,8 @@ fn data_info_reports_splits_and_classes() {
             "configs/cifar10.toml",
             "--set",
             &format!("data.dir={}", tmp.path().display()),
+            "--set",
+            "data.subset=true",
         ],
     );
     assert!(out.status.success(), "{}", describe(&out));

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_data::official::Expect;
 use linclass_tests::{describe, linclass, mnist_dir, repo_root};
 
 fn write_png(set: &linclass_data::ImageSet, index: usize, path: &Path) {
@@ -68,7 +69,8 @@ fn train_eval_predict_on_an_mnist_slice() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["n"], 10_000);
     let top1 = json["top1"].as_f64().unwrap();
-    let top5 = json["top5"].as_f64().unwrap();
+    assert_eq!(json["k"], 5);
+    let top5 = json["topk"].as_f64().unwrap();
     assert!(top1 > 0.85, "top-1 {top1}");
     assert!(top5 > top1 && top5 <= 1.0);
     let per_class = json["per_class"].as_array().unwrap();
@@ -88,7 +90,15 @@ fn train_eval_predict_on_an_mnist_slice() {
     );
 
     // Prediction on PNGs of the first 20 test digits (the first three are 7, 2, 1).
-    let test = mnist::read_split(&mnist_dir(), Split::Test, &DIGITS).unwrap();
+    let test = mnist::read_split(
+        &mnist_dir(),
+        Split::Test,
+        &DIGITS,
+        &Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .unwrap();
     let mut files = Vec::new();
     for i in 0..20 {
         let p = tmp.path().join(format!("digit{i}.png"));

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use linclass_data::idx::{encode_idx, read_idx};
 use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_data::official::Expect;
 use linclass_tests::{mnist_dir, write_gz};
 
 /// Writes a small MNIST-layout folder: `n` images of 3×2 pixels and `n` labels.
@@ -27,10 +28,24 @@ fn write_set(dir: &Path, n: usize, gz: bool) -> (Vec<u8>, Vec<u8>) {
     (pixels, labels)
 }
 
+/// Reads a small (custom subset) copy.
+fn read_small(dir: &Path, split: Split) -> linclass_data::Result<linclass_data::ImageSet> {
+    let subset = Expect {
+        subset: true,
+        ..Default::default()
+    };
+    mnist::read_split(
+        dir,
+        split,
+        &DIGITS,
+        &subset,
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+}
+
 fn error_of(dir: &Path) -> String {
-    mnist::read_split(dir, Split::Train, &DIGITS)
-        .unwrap_err()
-        .to_string()
+    read_small(dir, Split::Train).unwrap_err().to_string()
 }
 
 #[test]
@@ -38,7 +53,7 @@ fn raw_and_gzip_files_read_the_same() {
     for gz in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let (pixels, labels) = write_set(tmp.path(), 12, gz);
-        let set = mnist::read_split(tmp.path(), Split::Test, &DIGITS).unwrap();
+        let set = read_small(tmp.path(), Split::Test).unwrap();
         assert_eq!(set.len(), 12);
         assert_eq!(set.shape(), [1, 3, 2]);
         assert_eq!(set.image(5), &pixels[30..36]);
@@ -185,8 +200,24 @@ fn idx_header_round_trip() {
 #[test]
 fn real_mnist_is_intact_and_well_known() {
     mnist::verify_embedded().unwrap();
-    let train = mnist::read_split(&mnist_dir(), Split::Train, &DIGITS).unwrap();
-    let test = mnist::read_split(&mnist_dir(), Split::Test, &DIGITS).unwrap();
+    let train = mnist::read_split(
+        &mnist_dir(),
+        Split::Train,
+        &DIGITS,
+        &Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    let test = mnist::read_split(
+        &mnist_dir(),
+        Split::Test,
+        &DIGITS,
+        &Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .unwrap();
     assert_eq!((train.len(), test.len()), (60_000, 10_000));
     assert_eq!(train.shape(), [1, 28, 28]);
     // The first training digit is a 5, the first test digits are 7, 2, 1.

@@ -10,6 +10,7 @@ use linclass::config::LossKind;
 use linclass::runfiles::{RunDir, load_record};
 use linclass::training::loss;
 use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_data::official::Expect;
 use linclass_data::split::train_valid_split;
 use linclass_tests::{describe, linclass, mnist_dir, repo_root};
 
@@ -66,9 +67,16 @@ fn full_batch_is_one_exact_gradient_step_per_epoch() {
 
     // From W = 0, b = 0 every class has probability 1/10, so one full-batch step gives
     // W[k] = −lr · mean_i x_i (1/10 − [y_i = k]) over the 180 training images.
-    let set = mnist::read_split(&mnist_dir(), Split::Train, &DIGITS)
-        .unwrap()
-        .truncated(200);
+    let set = mnist::read_split(
+        &mnist_dir(),
+        Split::Train,
+        &DIGITS,
+        &Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .unwrap()
+    .truncated(200);
     let split = train_valid_split(200, 0.1, 42);
     let n = split.train.len() as f64;
     let device = Backend::Cpu.device().unwrap();

@@ -198,6 +198,7 @@ fn rgb_templates_and_a_hundred_classes_in_one_grid() {
         "configs/cifar10.toml",
         &[
             format!("data.dir={}", tmp.path().display()),
+            "data.subset=true".into(),
             "train.epochs=2".into(),
         ],
     );
@@ -218,6 +219,7 @@ fn rgb_templates_and_a_hundred_classes_in_one_grid() {
         "configs/cifar100.toml",
         &[
             format!("data.dir={}", tmp.path().display()),
+            "data.subset=true".into(),
             "train.epochs=1".into(),
         ],
     );

@@ -6,6 +6,9 @@
 //! CIFAR-100 (`cifar-100-binary/`): `train.bin` (50,000 records), `test.bin` (10,000), each record
 //! a coarse-label byte, a fine-label byte, then the same 3,072 pixel bytes; class names in
 //! `fine_label_names.txt` and `coarse_label_names.txt`.
+//! Source: A. Krizhevsky, "Learning Multiple Layers of Features from Tiny Images" (2009) and
+//! the "binary version" section of the CIFAR page. Only the archives' MD5 sums are published,
+//! so the files themselves are checked by their record counts.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DataError, Result};
 use crate::image_set::ImageSet;
 use crate::mnist::Split;
+use crate::official::Expect;
 
 pub const SHAPE: [usize; 3] = [3, 32, 32];
 const PIXELS: usize = 3 * 32 * 32;
@@ -75,17 +79,27 @@ pub fn read_names(path: &Path, expected: usize) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Appends the records of one binary file. `label_bytes` is 1 (CIFAR-10) or 2 (CIFAR-100),
-/// `label_at` the index of the label used among them.
+/// Records of each CIFAR-10 file (`data_batch_*.bin`, `test_batch.bin`) as released.
+pub const CIFAR10_RECORDS: usize = 10_000;
+/// Records of CIFAR-100's `train.bin` and `test.bin` as released.
+pub const CIFAR100_RECORDS: [usize; 2] = [50_000, 10_000];
+
+/// Appends the records of one binary file, which must hold `official` records unless
+/// `expect.subset`. `label_bytes` is 1 (CIFAR-10) or 2 (CIFAR-100), `label_at` the index of
+/// the label used among them.
+#[allow(clippy::too_many_arguments)]
 fn read_records(
     path: &Path,
     label_bytes: usize,
     label_at: usize,
     num_classes: usize,
+    official: usize,
+    expect: &Expect,
     pixels: &mut Vec<u8>,
     labels: &mut Vec<u16>,
 ) -> Result<()> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let before = labels.len();
     parse_records(
         &bytes,
         path,
@@ -94,7 +108,8 @@ fn read_records(
         num_classes,
         pixels,
         labels,
-    )
+    )?;
+    expect.check_count(path, "records", labels.len() - before, official)
 }
 
 /// Parses CIFAR binary records from memory (`path` only names them in errors).
@@ -132,19 +147,59 @@ pub fn parse_records(
     Ok(())
 }
 
+/// Builds an image set from the bytes of CIFAR binary files (the CIFAR-10 form when
+/// `classes` has 10 names and `label_bytes` is 1, CIFAR-100 otherwise); `label_at` picks the
+/// label byte used. The paths only name the files in errors.
+pub fn parse_set(
+    files: &[(&Path, &[u8])],
+    label_bytes: usize,
+    label_at: usize,
+    classes: Vec<String>,
+) -> Result<ImageSet> {
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for (path, bytes) in files {
+        parse_records(
+            bytes,
+            path,
+            label_bytes,
+            label_at,
+            classes.len(),
+            &mut pixels,
+            &mut labels,
+        )?;
+    }
+    ImageSet::new(pixels, labels, SHAPE, classes)
+}
+
 /// Reads a split of CIFAR-10 from `dir` (the `cifar-10-batches-bin` folder or its parent).
-pub fn read_cifar10(dir: &Path, split: Split) -> Result<ImageSet> {
+/// Each file must hold its official 10,000 records unless `expect.subset`.
+pub fn read_cifar10(dir: &Path, split: Split, expect: &Expect) -> Result<ImageSet> {
     let dir = resolve_dir(dir, CIFAR10_DIR, "batches.meta.txt");
     let classes = read_names(&dir.join("batches.meta.txt"), 10)?;
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for name in cifar10_files(split) {
-        read_records(&dir.join(name), 1, 0, 10, &mut pixels, &mut labels)?;
+        read_records(
+            &dir.join(name),
+            1,
+            0,
+            10,
+            CIFAR10_RECORDS,
+            expect,
+            &mut pixels,
+            &mut labels,
+        )?;
     }
     ImageSet::new(pixels, labels, SHAPE, classes)
 }
 
 /// Reads a split of CIFAR-100 from `dir` (the `cifar-100-binary` folder or its parent).
-pub fn read_cifar100(dir: &Path, split: Split, label: LabelKind) -> Result<ImageSet> {
+/// The file must hold its official record count unless `expect.subset`.
+pub fn read_cifar100(
+    dir: &Path,
+    split: Split,
+    label: LabelKind,
+    expect: &Expect,
+) -> Result<ImageSet> {
     let dir = resolve_dir(dir, CIFAR100_DIR, "fine_label_names.txt");
     let (names_file, count, at) = match label {
         LabelKind::Fine => ("fine_label_names.txt", 100, 1),
@@ -152,11 +207,17 @@ pub fn read_cifar100(dir: &Path, split: Split, label: LabelKind) -> Result<Image
     };
     let classes = read_names(&dir.join(names_file), count)?;
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    let official = match split {
+        Split::Train => CIFAR100_RECORDS[0],
+        Split::Test => CIFAR100_RECORDS[1],
+    };
     read_records(
         &dir.join(cifar100_file(split)),
         2,
         at,
         count,
+        official,
+        expect,
         &mut pixels,
         &mut labels,
     )?;

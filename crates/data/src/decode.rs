@@ -1,13 +1,24 @@
-//! Decoding image files into the u8, channel-major layout of an `ImageSet`.
+//! Decoding image files into the u8, channel-major layout of an `ImageSet`, showing each image
+//! as a viewer would: the EXIF orientation applied (phone photos are stored sideways), and
+//! transparency composited over white (a drawing on a transparent canvas is ink on paper).
 
+use std::io::Cursor;
 use std::path::Path;
 
 use image::imageops::FilterType;
+use image::metadata::Orientation;
+use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma, Rgb, RgbImage};
 
 use crate::error::{DataError, Result};
 
 /// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
+pub const IMAGE_EXTENSIONS: [&str; 15] = [
+    "png", "jpg", "jpeg", "jpe", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pbm", "pnm",
+    "tga", "qoi",
+];
+
+/// The formats of `IMAGE_EXTENSIONS`, for messages.
+pub const IMAGE_FORMATS: &str = "PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA or QOI";
 
 pub fn is_image_file(path: &Path) -> bool {
     path.extension()
@@ -15,42 +26,92 @@ pub fn is_image_file(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-/// Decodes an image file and converts it to `shape` = [channels, height, width]: luminance for
-/// one channel, RGB for three; resized (bilinear) when its size differs.
+/// Decodes an image file and converts it to `shape` = [channels, height, width] (see
+/// [`decode_bytes`]).
+///
+/// Errors: the file cannot be read, or is not an image of a supported format.
 pub fn decode_image(path: &Path, shape: [usize; 3]) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_bytes(&bytes, shape, path)
+}
+
+/// Decodes an encoded image (the format is found from its content) and converts it to
+/// `shape` = [channels, height, width], channel-major: EXIF orientation applied, alpha
+/// composited over white, then resized (bilinear, widened when shrinking) to height × width
+/// and converted to luminance for one channel or RGB for three. GIFs give their first frame.
+/// `path` names the image in errors, and its extension gives the format of files without a
+/// signature (TGA).
+pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<u8>> {
     let [c, h, w] = shape;
-    let img = image::ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+    if !matches!(c, 1 | 3) {
+        return Err(DataError::Invalid(format!(
+            "{c} channels: only 1 (grayscale) and 3 (RGB) are supported"
+        )));
+    }
+    let undecodable = |e: image::ImageError| {
+        DataError::format(
+            path,
+            format!("cannot decode as an image ({e}); expected {IMAGE_FORMATS}"),
+        )
+    };
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?
-        .decode()
-        .map_err(|e| {
-            DataError::format(
-                path,
-                format!("cannot decode as an image ({e}); expected PNG, JPEG or BMP"),
-            )
-        })?;
+        .map_err(|e| DataError::io(path, e))?;
+    if reader.format().is_none()
+        && let Ok(format) = ImageFormat::from_path(path)
+    {
+        // Formats without a signature (TGA) are known by their extension only.
+        reader.set_format(format);
+    }
+    let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    // A broken EXIF block is not worth refusing the picture for: it is shown as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    img.apply_orientation(orientation);
+    let img = over_white(img);
     let img = if img.width() as usize == w && img.height() as usize == h {
         img
     } else {
         img.resize_exact(w as u32, h as u32, FilterType::Triangle)
     };
-    match c {
-        1 => Ok(img.to_luma8().into_raw()),
-        3 => {
-            let rgb = img.to_rgb8();
-            let plane = h * w;
-            let mut out = vec![0u8; 3 * plane];
-            for (i, px) in rgb.pixels().enumerate() {
-                for (ch, &v) in px.0.iter().enumerate() {
-                    out[ch * plane + i] = v;
-                }
-            }
-            Ok(out)
+    if c == 1 {
+        return Ok(img.into_luma8().into_raw());
+    }
+    let rgb = img.into_rgb8();
+    let plane = h * w;
+    let mut out = vec![0u8; 3 * plane];
+    for (i, px) in rgb.pixels().enumerate() {
+        for (ch, &v) in px.0.iter().enumerate() {
+            out[ch * plane + i] = v;
         }
-        _ => Err(DataError::Invalid(format!(
-            "{c} channels: only 1 (grayscale) and 3 (RGB) are supported"
-        ))),
+    }
+    Ok(out)
+}
+
+/// An image with transparency as a viewer shows it on a white page: each pixel blended with
+/// white by its alpha (v·a + 255·(1 − a)); images without alpha are returned as they are.
+pub fn over_white(img: DynamicImage) -> DynamicImage {
+    if !img.color().has_alpha() {
+        return img;
+    }
+    let blend = |v: u8, a: u8| -> u8 {
+        let (v, a) = (u32::from(v), u32::from(a));
+        ((v * a + 255 * (255 - a) + 127) / 255) as u8
+    };
+    if img.color().has_color() {
+        let rgba = img.into_rgba8();
+        let (w, h) = rgba.dimensions();
+        DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+            let [r, g, b, a] = rgba.get_pixel(x, y).0;
+            Rgb([blend(r, a), blend(g, a), blend(b, a)])
+        }))
+    } else {
+        let la = img.into_luma_alpha8();
+        let (w, h) = la.dimensions();
+        DynamicImage::ImageLuma8(GrayImage::from_fn(w, h, |x, y| {
+            let [v, a] = la.get_pixel(x, y).0;
+            Luma([blend(v, a)])
+        }))
     }
 }
 
@@ -66,7 +127,17 @@ pub fn decode_all(paths: &[&Path], shape: [usize; 3]) -> Vec<Result<Vec<u8>>> {
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|p| decode_image(p, shape))
+                        .map(|p| {
+                            // A decoder bug on a hostile file is that file's error, not a crash.
+                            std::panic::catch_unwind(|| decode_image(p, shape)).unwrap_or_else(
+                                |_| {
+                                    Err(DataError::format(
+                                        p,
+                                        "the image decoder failed on this file",
+                                    ))
+                                },
+                            )
+                        })
                         .collect::<Vec<_>>()
                 })
             })

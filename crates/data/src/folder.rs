@@ -1,16 +1,33 @@
-//! Image folders, ImageNet style: `root/<class>/*.png|jpg|jpeg|bmp`, or `root/train/<class>/…`
-//! and `root/test/<class>/…`. Class indices follow the sorted folder names. Images are decoded
-//! once, in parallel, converted to the configured channels and resized to the configured size.
+//! Image folders, ImageNet style: `root/<class>/…images…`, or `root/train/<class>/…` beside
+//! `root/test/<class>/…` (or `val/`, `valid/`, `validation/`; any letter case). Class indices
+//! follow the sorted class names; images are found in each class folder and its subfolders,
+//! decoded once, in parallel, converted to the configured channels and resized.
+//!
+//! Folders come from every system, so what other systems leave beside the images is ignored
+//! (names starting with `.`, such as macOS's `._photo.jpg` and `.DS_Store`, `__MACOSX/`,
+//! Windows' `Thumbs.db` and `desktop.ini`), names are compared after Unicode normalization (NFC:
+//! macOS writes "café" decomposed, Linux composed), and every other file that is not read is
+//! reported with the reason.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
-use crate::decode::{decode_all, is_image_file};
+use crate::decode::{IMAGE_FORMATS, decode_all, is_image_file};
 use crate::error::{DataError, Result};
 use crate::image_set::ImageSet;
 use crate::mnist::Split;
 use crate::split::SplitMix64;
+
+/// The layouts recognized, for error messages.
+pub const LAYOUTS: &str = "root/<class>/<images> (a test part is held out per class), or root/train/<class>/<images> beside root/test/<class>/ (or val/, valid/, validation/; any letter case)";
+
+/// Names of split folders (compared case-insensitively), in order of preference.
+const TRAIN_NAMES: [&str; 2] = ["train", "training"];
+const TEST_NAMES: [&str; 5] = ["test", "testing", "val", "valid", "validation"];
 
 /// How a folder of images becomes an image set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,126 +61,304 @@ impl FolderOptions {
     }
 }
 
+/// A file of an image folder that was not read, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SkipReason {
+    /// The extension (lower case, empty if none) is not one of an image format read here.
+    NotAnImage(String),
+    /// The file could not be decoded (with `skip_unreadable`); the decoder's message.
+    Unreadable(String),
+}
+
+/// One line saying how many files were skipped and why, e.g. "skipped 3 files: 2 .heic, 1 .svg
+/// (not a PNG, JPEG, … image); 1 unreadable (a/b.png: …)"; `None` when nothing was skipped.
+pub fn describe_skipped(skipped: &[Skipped]) -> Option<String> {
+    if skipped.is_empty() {
+        return None;
+    }
+    let mut by_ext: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    for s in skipped {
+        match &s.reason {
+            SkipReason::NotAnImage(ext) => *by_ext.entry(ext.as_str()).or_default() += 1,
+            SkipReason::Unreadable(why) => unreadable.push((&s.path, why)),
+        }
+    }
+    let mut parts = Vec::new();
+    if !by_ext.is_empty() {
+        let mut exts: Vec<(&str, usize)> = by_ext.into_iter().collect();
+        exts.sort_by_key(|&(e, n)| (std::cmp::Reverse(n), e));
+        let list = exts
+            .iter()
+            .map(|(e, n)| {
+                if e.is_empty() {
+                    format!("{n} without extension")
+                } else {
+                    format!("{n} .{e}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!("{list} (not a {IMAGE_FORMATS} file)"));
+    }
+    if let Some((path, why)) = unreadable.first() {
+        parts.push(format!(
+            "{} unreadable (e.g. {}: {why})",
+            unreadable.len(),
+            path.display()
+        ));
+    }
+    Some(format!(
+        "skipped {} file(s): {}",
+        skipped.len(),
+        parts.join("; ")
+    ))
+}
+
 /// What was read from a folder.
 #[derive(Debug, Clone)]
 pub struct FolderSet {
     pub set: ImageSet,
-    /// Files that could not be decoded and were skipped.
-    pub skipped: Vec<PathBuf>,
+    /// Files that were not read, with the reason.
+    pub skipped: Vec<Skipped>,
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| DataError::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
+/// Whether a name is something an operating system or archiver leaves beside the images.
+pub fn is_os_debris(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with('.')
+        || name.eq_ignore_ascii_case("Thumbs.db")
+        || name.eq_ignore_ascii_case("desktop.ini")
+        || name.eq_ignore_ascii_case("ehthumbs.db")
+        || name == "__MACOSX"
+}
+
+/// The name of `path` as a class name: valid UTF-8, in Unicode normalization form C.
+fn class_name(path: &Path) -> Result<String> {
+    let raw = path.file_name().unwrap_or_default();
+    match raw.to_str() {
+        Some(name) => Ok(name.nfc().collect()),
+        None => Err(DataError::format(
+            path,
+            format!(
+                "folder name {} is not UTF-8 (written on another system with another encoding?); rename it",
+                raw.as_encoded_bytes().escape_ascii()
+            ),
+        )),
+    }
+}
+
+/// The entries of `dir` that are not OS debris, sorted.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        if !is_os_debris(&entry.file_name()) {
+            entries.push(entry.path());
+        }
+    }
     entries.sort();
     Ok(entries)
 }
 
-/// Class folders of `dir` (sorted) and the image files of each (sorted).
-fn scan_classes(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
-    let mut classes = Vec::new();
-    for path in sorted_entries(dir)? {
+/// Every image file under `dir` (sorted, subfolders included), and the other files.
+fn collect_images(dir: &Path, images: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> Result<()> {
+    for path in entries(dir)? {
+        if path.is_dir() {
+            collect_images(&path, images, skipped)?;
+        } else if is_image_file(&path) {
+            images.push(path);
+        } else {
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            skipped.push(Skipped {
+                path,
+                reason: SkipReason::NotAnImage(ext),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Class folders of `dir` (sorted by name) with their image files.
+fn scan_classes(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut classes: Vec<(String, PathBuf, Vec<PathBuf>)> = Vec::new();
+    let mut loose = 0usize;
+    for path in entries(dir)? {
         if !path.is_dir() {
+            loose += usize::from(is_image_file(&path));
             continue;
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with('.') {
-            continue;
+        let name = class_name(&path)?;
+        if let Some((_, other, _)) = classes.iter().find(|(n, _, _)| *n == name) {
+            return Err(DataError::format(
+                dir,
+                format!(
+                    "folders {:?} and {:?} are the same class name '{name}' once Unicode-normalized; merge or rename one",
+                    other.file_name().unwrap_or_default(),
+                    path.file_name().unwrap_or_default()
+                ),
+            ));
         }
-        let files: Vec<PathBuf> = sorted_entries(&path)?
-            .into_iter()
-            .filter(|p| p.is_file() && is_image_file(p))
-            .collect();
-        classes.push((name, files));
+        let mut files = Vec::new();
+        collect_images(&path, &mut files, skipped)?;
+        classes.push((name, path, files));
     }
     if classes.is_empty() {
+        let found = if loose > 0 {
+            format!("{loose} image(s) but no class folders")
+        } else {
+            "no class folders".to_string()
+        };
         return Err(DataError::format(
             dir,
-            "no class folders: expected <class>/*.png|jpg|jpeg|bmp (or train/ and test/ holding them)",
+            format!("{found}; expected {LAYOUTS}"),
         ));
     }
-    if let Some((name, _)) = classes.iter().find(|(_, files)| files.is_empty()) {
+    if let Some((_, path, _)) = classes.iter().find(|(_, _, files)| files.is_empty()) {
         return Err(DataError::format(
-            dir.join(name),
-            "class folder holds no PNG, JPEG or BMP images",
+            path,
+            format!("class folder holds no {IMAGE_FORMATS} images; expected {LAYOUTS}"),
         ));
     }
-    Ok(classes)
+    classes.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(classes.into_iter().map(|(n, _, f)| (n, f)).collect())
 }
 
-/// The image files of one split with their class indices, and the class names.
-pub struct SplitListing {
-    pub items: Vec<(PathBuf, u16)>,
+/// The train and test folders of `root`, when it is laid out that way.
+fn split_dirs(root: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+    let dirs: Vec<PathBuf> = entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
+    let named = |names: &[&str]| {
+        names.iter().find_map(|want| {
+            dirs.iter().find(|d| {
+                d.file_name()
+                    .and_then(OsStr::to_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(want))
+            })
+        })
+    };
+    let Some(train) = named(&TRAIN_NAMES) else {
+        return Ok(None);
+    };
+    // A class may be called "train" (trains, cars, buses): a split folder holds folders.
+    let holds_folders = entries(train)?.iter().any(|p| p.is_dir());
+    match named(&TEST_NAMES) {
+        Some(test) if holds_folders => Ok(Some((train.clone(), test.clone()))),
+        None if holds_folders => Err(DataError::format(
+            root,
+            format!(
+                "{} holds class folders but there is no test/ (or val/, valid/, validation/) beside it; expected {LAYOUTS}",
+                train.display()
+            ),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The image files of both splits of a folder with their class indices, the class names and
+/// the files that are not images.
+#[derive(Debug, Clone)]
+pub struct Listing {
     pub classes: Vec<String>,
+    /// With train/ and test/ folders: each split's files. Otherwise every file of each class
+    /// (`train` holds them all, by class), for [`hold_out`] to split.
+    pub train: Vec<Vec<PathBuf>>,
+    pub test: Option<Vec<Vec<PathBuf>>>,
+    pub skipped: Vec<Skipped>,
 }
 
-/// Lists one split of an image folder.
-pub fn list_split(
-    root: &Path,
-    split: Split,
-    options: &FolderOptions,
-    seed: u64,
-) -> Result<SplitListing> {
+/// Lists an image folder: its layout, classes and image files (nothing is decoded).
+///
+/// Errors: no folder, no class folders, a class folder without images, a name that is not
+/// UTF-8 or that two folders share once normalized, a test class that training lacks.
+pub fn list(root: &Path) -> Result<Listing> {
     if !root.is_dir() {
-        return Err(DataError::format(root, "image folder does not exist"));
-    }
-    let (train_dir, test_dir) = (root.join("train"), root.join("test"));
-    if train_dir.is_dir() && test_dir.is_dir() {
-        let train = scan_classes(&train_dir)?;
-        let names: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
-        let chosen = match split {
-            Split::Train => train,
-            Split::Test => scan_classes(&test_dir)?,
+        let what = if root.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
         };
-        let mut items = Vec::new();
-        for (name, files) in chosen {
-            let index = names.iter().position(|n| *n == name).ok_or_else(|| {
-                DataError::format(
-                    test_dir.join(&name),
-                    format!("class '{name}' is not among the training classes {names:?}"),
-                )
-            })?;
-            items.extend(files.into_iter().map(|f| (f, index as u16)));
-        }
-        return Ok(SplitListing {
-            items,
+        return Err(DataError::format(
+            root,
+            format!("image folder {what}; expected {LAYOUTS}"),
+        ));
+    }
+    let mut skipped = Vec::new();
+    let Some((train_dir, test_dir)) = split_dirs(root)? else {
+        let classes = scan_classes(root, &mut skipped)?;
+        let (names, files) = classes.into_iter().unzip();
+        return Ok(Listing {
             classes: names,
+            train: files,
+            test: None,
+            skipped,
         });
+    };
+    let train = scan_classes(&train_dir, &mut skipped)?;
+    let names: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
+    let mut test = vec![Vec::new(); names.len()];
+    for (name, files) in scan_classes(&test_dir, &mut skipped)? {
+        let index = names.iter().position(|n| *n == name).ok_or_else(|| {
+            DataError::format(
+                &test_dir,
+                format!(
+                    "class '{name}' is not among the {} training classes of {}",
+                    names.len(),
+                    train_dir.display()
+                ),
+            )
+        })?;
+        test[index] = files;
     }
-    if !(options.test_fraction > 0.0 && options.test_fraction < 1.0) {
-        return Err(DataError::Invalid(format!(
-            "data.folder.test_fraction = {}: without train/ and test/ subfolders a fraction strictly between 0 and 1 is needed",
-            options.test_fraction
-        )));
-    }
-    let classes = scan_classes(root)?;
-    let names: Vec<String> = classes.iter().map(|(n, _)| n.clone()).collect();
-    let mut items = Vec::new();
-    let mut rng = SplitMix64::new(seed ^ 0x7e57_5917);
-    for (index, (_, mut files)) in classes.into_iter().enumerate() {
-        // Stratified: each class contributes the same fraction to the test split.
-        rng.shuffle(&mut files);
-        let n_test = ((files.len() as f64) * options.test_fraction).round() as usize;
-        let (test, train) = files.split_at(n_test.min(files.len()));
-        let mut part = match split {
-            Split::Train => train.to_vec(),
-            Split::Test => test.to_vec(),
-        };
-        part.sort();
-        items.extend(part.into_iter().map(|f| (f, index as u16)));
-    }
-    Ok(SplitListing {
-        items,
+    Ok(Listing {
         classes: names,
+        train: train.into_iter().map(|(_, f)| f).collect(),
+        test: Some(test),
+        skipped,
     })
 }
 
+/// Splits each class's items (in their listed order) into (train, test), holding out the
+/// `fraction` of each class for testing (stratified, shuffled by `seed`).
+pub fn hold_out<T: Clone>(
+    per_class: &[Vec<T>],
+    fraction: f64,
+    seed: u64,
+) -> (Vec<Vec<T>>, Vec<Vec<T>>) {
+    let mut rng = SplitMix64::new(seed ^ 0x7e57_5917);
+    let mut train = Vec::with_capacity(per_class.len());
+    let mut test = Vec::with_capacity(per_class.len());
+    for items in per_class {
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        rng.shuffle(&mut order);
+        let n_test = ((items.len() as f64) * fraction).round() as usize;
+        let (held, kept) = order.split_at(n_test.min(items.len()));
+        let pick = |idx: &[usize]| {
+            let mut idx = idx.to_vec();
+            idx.sort_unstable();
+            idx.into_iter()
+                .map(|i| items[i].clone())
+                .collect::<Vec<T>>()
+        };
+        test.push(pick(held));
+        train.push(pick(kept));
+    }
+    (train, test)
+}
+
 /// Reads one split of an image folder.
+///
+/// Errors: those of [`list`], an undecodable image (unless `options.skip_unreadable`: then it
+/// is skipped before the test part is held out, so no class loses test images to it), a
+/// split without readable images.
 pub fn read_folder(
     root: &Path,
     split: Split,
@@ -177,27 +372,92 @@ pub fn read_folder(
             options.channels, options.height, options.width
         )));
     }
-    let SplitListing {
-        items,
-        classes: names,
-    } = list_split(root, split, options, seed)?;
-    let paths: Vec<&Path> = items.iter().map(|(p, _)| p.as_path()).collect();
-    let decoded = decode_all(&paths, shape);
-    let mut pixels = Vec::with_capacity(items.len() * shape.iter().product::<usize>());
-    let mut labels = Vec::with_capacity(items.len());
-    let mut skipped = Vec::new();
-    for ((path, label), result) in items.iter().zip(decoded) {
-        match result {
-            Ok(px) => {
-                pixels.extend_from_slice(&px);
-                labels.push(*label);
-            }
-            Err(_) if options.skip_unreadable => skipped.push(path.clone()),
-            Err(e) => {
+    let listing = list(root)?;
+    // Files that are not images are reported once, with the training split (which lists the
+    // whole folder); unreadable ones with the split that decoded them.
+    let mut skipped = if split == Split::Train {
+        listing.skipped
+    } else {
+        Vec::new()
+    };
+    let chosen: Vec<Vec<PathBuf>> = match (listing.test, split) {
+        (Some(_), Split::Train) => listing.train,
+        (Some(test), Split::Test) => test,
+        (None, _) => {
+            if !(options.test_fraction > 0.0 && options.test_fraction < 1.0) {
                 return Err(DataError::Invalid(format!(
-                    "{e} (set data.folder.skip_unreadable = true to skip such files)"
+                    "data.folder.test_fraction = {}: without train/ and test/ subfolders a fraction strictly between 0 and 1 is needed",
+                    options.test_fraction
                 )));
             }
+            if options.skip_unreadable {
+                // Decode everything first, so that the test part is held out of readable images.
+                let mut unreadable = Vec::new();
+                let decoded = decode_classes(&listing.train, shape, true, &mut unreadable)?;
+                if split == Split::Train {
+                    skipped.extend(unreadable);
+                }
+                let (train, test) = hold_out(&decoded, options.test_fraction, seed);
+                let part = if split == Split::Train { train } else { test };
+                return assemble(root, split, part, shape, listing.classes, skipped);
+            }
+            let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
+            if split == Split::Train { train } else { test }
+        }
+    };
+    let decoded = decode_classes(&chosen, shape, options.skip_unreadable, &mut skipped)?;
+    assemble(root, split, decoded, shape, listing.classes, skipped)
+}
+
+/// Decodes the files of each class; undecodable files are skipped (`skip`) or an error.
+fn decode_classes(
+    per_class: &[Vec<PathBuf>],
+    shape: [usize; 3],
+    skip: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Vec<Vec<Vec<u8>>>> {
+    let paths: Vec<&Path> = per_class.iter().flatten().map(PathBuf::as_path).collect();
+    let mut decoded = decode_all(&paths, shape).into_iter().zip(paths);
+    let mut out = Vec::with_capacity(per_class.len());
+    for files in per_class {
+        let mut class = Vec::with_capacity(files.len());
+        for (result, path) in decoded.by_ref().take(files.len()) {
+            match result {
+                Ok(px) => class.push(px),
+                Err(e) if skip => skipped.push(Skipped {
+                    path: path.to_path_buf(),
+                    reason: SkipReason::Unreadable(match e {
+                        DataError::Format { message, .. } => message,
+                        other => other.to_string(),
+                    }),
+                }),
+                Err(e) => {
+                    return Err(DataError::Invalid(format!(
+                        "{e} (set data.folder.skip_unreadable = true to skip such files)"
+                    )));
+                }
+            }
+        }
+        out.push(class);
+    }
+    Ok(out)
+}
+
+fn assemble(
+    root: &Path,
+    split: Split,
+    per_class: Vec<Vec<Vec<u8>>>,
+    shape: [usize; 3],
+    classes: Vec<String>,
+    skipped: Vec<Skipped>,
+) -> Result<FolderSet> {
+    let n: usize = per_class.iter().map(Vec::len).sum();
+    let mut pixels = Vec::with_capacity(n * shape.iter().product::<usize>());
+    let mut labels = Vec::with_capacity(n);
+    for (class, images) in per_class.into_iter().enumerate() {
+        for px in images {
+            pixels.extend_from_slice(&px);
+            labels.push(class as u16);
         }
     }
     if labels.is_empty() {
@@ -207,7 +467,7 @@ pub fn read_folder(
         ));
     }
     Ok(FolderSet {
-        set: ImageSet::new(pixels, labels, shape, names)?,
+        set: ImageSet::new(pixels, labels, shape, classes)?,
         skipped,
     })
 }

@@ -1,7 +1,10 @@
 //! The IDX format of MNIST and Fashion-MNIST: a big-endian header `0 0 <type> <ndim>`, ndim u32
 //! sizes, then the data row-major. Only unsigned bytes (type 0x08) are used by these datasets.
-//! Files may be raw or gzip-compressed; compression is detected from the content, not the name.
+//! Files may be raw or gzip-compressed (one member or several, as `pigz` and `cat a.gz b.gz`
+//! write them); compression is detected from the content, not the name.
+//! Source: Y. LeCun et al., "THE MNIST DATABASE of handwritten digits", file format section.
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
@@ -20,24 +23,25 @@ pub struct IdxArray {
 /// Reads a whole file, decompressing it if it is gzip.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    gunzip_if_gz(raw, path)
+    gunzip_if_gz(&raw, path).map(std::borrow::Cow::into_owned)
 }
 
-/// Decompresses `raw` if it starts with the gzip magic bytes; `path` names it in errors.
-pub fn gunzip_if_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+/// Decompresses `raw` (every gzip member) if it starts with the gzip magic bytes, else returns
+/// it as it is; `path` names it in errors.
+pub fn gunzip_if_gz<'a>(raw: &'a [u8], path: &Path) -> Result<Cow<'a, [u8]>> {
     if raw.starts_with(&GZIP_MAGIC) {
-        // The gzip trailer holds the decompressed size (mod 2^32): reserve it once instead of
-        // growing and copying, bounded by deflate's largest ratio in case the trailer lies.
+        // The gzip trailer holds the (last member's) decompressed size mod 2^32: reserve it once
+        // instead of growing and copying, bounded by deflate's largest ratio in case it lies.
         let stated = raw
             .last_chunk::<4>()
             .map_or(0, |t| u32::from_le_bytes(*t) as usize);
         let mut out = Vec::with_capacity(stated.min(raw.len().saturating_mul(1032)));
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(raw)
             .read_to_end(&mut out)
             .map_err(|e| DataError::format(path, format!("corrupt gzip data: {e}")))?;
-        Ok(out)
+        Ok(Cow::Owned(out))
     } else {
-        Ok(raw)
+        Ok(Cow::Borrowed(raw))
     }
 }
 
@@ -113,34 +117,98 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
     parse_idx(&read_maybe_gz(path)?, path)
 }
 
-/// Reads an images file ([N, H, W] or [N, C, H, W]); returns the pixels and [C, H, W].
-pub fn read_images(path: &Path) -> Result<(Vec<u8>, [usize; 3])> {
-    let arr = read_idx(path)?;
-    let shape = match arr.dims[..] {
-        [_, h, w] => [1, h, w],
-        [_, c, h, w] => [c, h, w],
-        _ => {
-            return Err(DataError::format(
-                path,
-                format!(
-                    "an images file needs 3 or 4 dimensions (N, H, W), found {:?}",
-                    arr.dims
-                ),
-            ));
-        }
-    };
-    Ok((arr.data, shape))
+/// What an IDX file holds in a dataset, which fixes the header it must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdxRole {
+    /// Magic 2051 (0x00000803): unsigned bytes, 3 dimensions [N, H, W].
+    Images,
+    /// Magic 2049 (0x00000801): unsigned bytes, 1 dimension [N].
+    Labels,
 }
 
-/// Reads a labels file ([N]), checking every label is below `num_classes`.
-pub fn read_labels(path: &Path, num_classes: usize) -> Result<Vec<u16>> {
-    let arr = read_idx(path)?;
-    if arr.dims.len() != 1 {
+impl IdxRole {
+    fn ndim(self) -> usize {
+        match self {
+            IdxRole::Images => 3,
+            IdxRole::Labels => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            IdxRole::Images => "an images file",
+            IdxRole::Labels => "a labels file",
+        }
+    }
+}
+
+/// Checks that the magic number of `bytes` is the one of `role`, before anything is sized
+/// from the header.
+pub fn check_magic(bytes: &[u8], path: &Path, role: IdxRole) -> Result<()> {
+    let expected = 0x0800 + role.ndim() as u32;
+    let Some(&magic) = bytes.first_chunk::<4>() else {
         return Err(DataError::format(
             path,
-            format!("a labels file needs 1 dimension, found {:?}", arr.dims),
+            format!(
+                "{} bytes is too short for an IDX header; expected {} with magic number {expected} (0x{expected:08x})",
+                bytes.len(),
+                role.name()
+            ),
+        ));
+    };
+    let found = u32::from_be_bytes(magic);
+    if found != expected {
+        return Err(DataError::format(
+            path,
+            format!(
+                "magic number {found} (0x{found:08x}: element type 0x{:02x}, {} dimension(s)) where {} needs {expected} (0x{expected:08x}: unsigned bytes, {} dimension(s))",
+                magic[2],
+                magic[3],
+                role.name(),
+                role.ndim()
+            ),
         ));
     }
+    Ok(())
+}
+
+/// Parses the bytes of an IDX file that plays `role`: the right magic number and no zero size.
+pub fn parse_role(bytes: &[u8], path: &Path, role: IdxRole) -> Result<IdxArray> {
+    check_magic(bytes, path, role)?;
+    let arr = parse_idx(bytes, path)?;
+    if arr.dims.contains(&0) {
+        return Err(DataError::format(
+            path,
+            format!(
+                "IDX dimensions {:?} contain a zero size; {} needs every size above zero",
+                arr.dims,
+                role.name()
+            ),
+        ));
+    }
+    Ok(arr)
+}
+
+/// Parses an images file ([N, H, W]); returns the pixels, N and the image shape [1, H, W].
+pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    let arr = parse_role(bytes, path, IdxRole::Images)?;
+    let shape = [1, arr.dims[1], arr.dims[2]];
+    Ok((arr.data, arr.dims[0], shape))
+}
+
+/// Reads an images file ([N, H, W], raw or gzip); returns the pixels, N and [1, H, W].
+pub fn read_images(path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    parse_images(&read_maybe_gz(path)?, path)
+}
+
+/// Reads a labels file ([N], raw or gzip), checking every label is below `num_classes`.
+pub fn read_labels(path: &Path, num_classes: usize) -> Result<Vec<u16>> {
+    parse_labels(&read_maybe_gz(path)?, path, num_classes)
+}
+
+/// Parses a labels file ([N]), checking every label is below `num_classes`.
+pub fn parse_labels(bytes: &[u8], path: &Path, num_classes: usize) -> Result<Vec<u16>> {
+    let arr = parse_role(bytes, path, IdxRole::Labels)?;
     if let Some((i, &l)) = arr
         .data
         .iter()

@@ -14,6 +14,7 @@ pub mod idx;
 pub mod image_set;
 pub mod mnist;
 pub mod normalize;
+pub mod official;
 pub mod source;
 pub mod split;
 
@@ -22,4 +23,4 @@ pub use batch::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};
 pub use error::{DataError, Result};
 pub use image_set::ImageSet;
 pub use normalize::Normalization;
-pub use source::{DataSource, DatasetKind};
+pub use source::{DataSource, DatasetKind, Opened};

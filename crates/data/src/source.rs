@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::cifar::{self, CIFAR10_DIR, CIFAR100_DIR, LabelKind};
 use crate::error::{DataError, Result};
 use crate::fetch::{FetchProgress, RemoteFile, fetch};
-use crate::folder::{FolderOptions, read_folder};
+use crate::folder::{FolderOptions, describe_skipped, read_folder};
 use crate::image_set::ImageSet;
 use crate::mnist::{self, Split};
+use crate::official::Expect;
 
 /// The folder where datasets live by default (`data/` of the source tree).
 pub const DATA_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
@@ -209,6 +210,16 @@ pub struct DataSource {
     pub official: bool,
     /// Seeds the test split of a folder without train/ and test/.
     pub seed: u64,
+    /// The files are a custom subset of the official ones: other record counts are accepted.
+    pub subset: bool,
+}
+
+/// A split as read, with what the user should hear about it.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub set: ImageSet,
+    /// One line each: files skipped in an image folder, sums that differ from the official.
+    pub warnings: Vec<String>,
 }
 
 impl DataSource {
@@ -222,6 +233,7 @@ impl DataSource {
             mirrors: Vec::new(),
             official: true,
             seed: 0,
+            subset: false,
         }
     }
 
@@ -338,23 +350,41 @@ impl DataSource {
         Ok(())
     }
 
-    /// Reads one split; for image folders also returns the files skipped as unreadable.
-    pub fn open(
-        &self,
-        split: Split,
-        progress: &mut dyn FetchProgress,
-    ) -> Result<(ImageSet, Vec<PathBuf>)> {
+    /// Reads one split. Files under their official names must hold the official number of
+    /// records (unless `subset`); sums that differ from the published ones, and files of an
+    /// image folder that were not read, come back as warnings.
+    pub fn open(&self, split: Split, progress: &mut dyn FetchProgress) -> Result<Opened> {
         let dir = self.ensure_present(progress)?;
+        let mut warnings = Vec::new();
+        let expect = Expect {
+            subset: self.subset,
+            // The shipped copy was just checked against its SHA-256 sums.
+            skip_sums: self.is_embedded(),
+        };
         let set = match self.kind {
             DatasetKind::Mnist => {
                 if self.is_embedded() {
                     mnist::verify_embedded()?;
                 }
-                mnist::read_split(&dir, split, &mnist::DIGITS)?
+                mnist::read_split(
+                    &dir,
+                    split,
+                    &mnist::DIGITS,
+                    &expect,
+                    &mnist::MNIST_SUMS,
+                    &mut warnings,
+                )?
             }
-            DatasetKind::FashionMnist => mnist::read_split(&dir, split, &FASHION_CLASSES)?,
-            DatasetKind::Cifar10 => cifar::read_cifar10(&dir, split)?,
-            DatasetKind::Cifar100 => cifar::read_cifar100(&dir, split, self.label)?,
+            DatasetKind::FashionMnist => mnist::read_split(
+                &dir,
+                split,
+                &FASHION_CLASSES,
+                &expect,
+                &mnist::FASHION_SUMS,
+                &mut warnings,
+            )?,
+            DatasetKind::Cifar10 => cifar::read_cifar10(&dir, split, &expect)?,
+            DatasetKind::Cifar100 => cifar::read_cifar100(&dir, split, self.label, &expect)?,
             DatasetKind::Folder => {
                 if self.dir.as_os_str().is_empty() {
                     return Err(DataError::Invalid(
@@ -363,10 +393,17 @@ impl DataSource {
                     ));
                 }
                 let read = read_folder(&dir, split, &self.folder, self.seed)?;
-                return Ok((read.set, read.skipped));
+                warnings.extend(describe_skipped(&read.skipped).map(|line| {
+                    format!(
+                        "{} ({} split): {line}",
+                        dir.display(),
+                        format!("{split:?}").to_lowercase()
+                    )
+                }));
+                read.set
             }
         };
-        Ok((set, Vec::new()))
+        Ok(Opened { set, warnings })
     }
 }
 

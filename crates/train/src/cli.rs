@@ -182,13 +182,21 @@ fn run(cli: Cli) -> Result<()> {
                 }
             };
             crate::visuals::write_curves(&trained.run)?;
-            let last = trained.epochs.last();
+            let kept = trained
+                .epochs
+                .iter()
+                .find(|e| Some(e.epoch) == trained.kept);
             let total: f64 = trained.epochs.iter().map(|e| e.seconds).sum();
-            match last {
+            let rule = match trained.info.config.train.keep {
+                crate::config::Keep::Best => "lowest validation loss",
+                crate::config::Keep::Last => "the last",
+            };
+            match kept {
                 Some(e) => println!(
-                    "done: {} epochs in {:.1} s, valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
+                    "done: {} epochs in {:.1} s; kept epoch {} ({rule}): valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
                     trained.epochs.len(),
                     total,
+                    e.epoch,
                     100.0 * e.valid.accuracy,
                     crate::training::top_k(trained.info.classes.len()),
                     100.0 * e.valid.top5,

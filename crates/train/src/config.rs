@@ -52,6 +52,9 @@ pub struct DataConfig {
     pub train_limit: usize,
     /// Use only the first N images of the test split (0: all).
     pub test_limit: usize,
+    /// The files under the official names are a custom subset: accept other record counts
+    /// than the official ones (and do not compare their MD5 sums).
+    pub subset: bool,
     /// Image folders: size, channels, test split, unreadable files.
     pub folder: FolderOptions,
 }
@@ -75,6 +78,7 @@ impl Default for DataConfig {
             normalize: NormalizeKind::Scale,
             train_limit: 0,
             test_limit: 0,
+            subset: false,
             folder: FolderOptions::default(),
         }
     }
@@ -165,6 +169,18 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Reshuffle the training part every epoch.
     pub shuffle: bool,
+    /// Which epoch's model becomes the run's record: "best" (lowest validation loss) or "last".
+    pub keep: Keep,
+}
+
+/// Which epoch's model a run keeps as its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// The epoch with the lowest validation loss (as Keras' `restore_best_weights`).
+    Best,
+    /// The last finished epoch.
+    Last,
 }
 
 impl Default for TrainConfig {
@@ -176,6 +192,7 @@ impl Default for TrainConfig {
             early_stopping_patience: 0,
             seed: 42,
             shuffle: true,
+            keep: Keep::Best,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use linclass_data::mnist::Split;
 use linclass_data::split::{TrainValid, train_valid_split};
-use linclass_data::{DataSource, ImageSet, Normalization};
+use linclass_data::{DataSource, ImageSet, Normalization, Opened};
 
 use crate::config::{DataConfig, NormalizeKind};
 use crate::progress::DownloadBar;
@@ -21,20 +21,17 @@ pub fn source(data: &DataConfig, seed: u64) -> DataSource {
         mirrors: data.mirrors.clone(),
         official: true,
         seed,
+        subset: data.subset,
     }
 }
 
-/// Reads one official split of the configured dataset, cut to the configured limit. Images of
-/// a folder that were skipped as unreadable are reported on stderr.
+/// Reads one official split of the configured dataset, cut to the configured limit. What the
+/// reader warns about (files of a folder not read, sums that differ from the official ones) is
+/// printed on stderr.
 pub fn open_split(data: &DataConfig, seed: u64, split: Split) -> Result<ImageSet> {
-    let (set, skipped) = source(data, seed).open(split, &mut DownloadBar::default())?;
-    if !skipped.is_empty() {
-        eprintln!(
-            "warning: skipped {} unreadable image(s) in the {} split, e.g. {}",
-            skipped.len(),
-            format!("{split:?}").to_lowercase(),
-            skipped[0].display()
-        );
+    let Opened { set, warnings } = source(data, seed).open(split, &mut DownloadBar::default())?;
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
     let limit = match split {
         Split::Train => data.train_limit,
@@ -53,6 +50,13 @@ pub struct TrainingData {
 
 pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
     let set = open_split(data, seed, Split::Train)?;
+    if set.classes().len() < 2 {
+        anyhow::bail!(
+            "the training data has {} class ({}): a classifier needs at least 2",
+            set.classes().len(),
+            set.classes().join(", ")
+        );
+    }
     let split = train_valid_split(set.len(), data.valid_fraction, seed);
     if split.train.is_empty() || split.valid.is_empty() {
         anyhow::bail!(
@@ -72,4 +76,24 @@ pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
         split,
         normalization,
     })
+}
+
+/// Reads the test split once, so that a damaged or cut test file is found before the first
+/// epoch rather than by `eval` after the last, and checks that it has the training split's
+/// image shape and classes. (An image folder's test part was listed with the training split.)
+pub fn check_test_split(data: &DataConfig, seed: u64, train: &ImageSet) -> Result<()> {
+    if data.source == linclass_data::DatasetKind::Folder {
+        return Ok(());
+    }
+    let test = open_split(data, seed, Split::Test)?;
+    if test.shape() != train.shape() || test.classes() != train.classes() {
+        anyhow::bail!(
+            "the test split ({} classes of shape {:?}) does not match the training split ({} classes of shape {:?})",
+            test.classes().len(),
+            test.shape(),
+            train.classes().len(),
+            train.shape()
+        );
+    }
+    Ok(())
 }

@@ -61,7 +61,8 @@ pub struct ClassResult {
     pub class: String,
     pub total: usize,
     pub correct: usize,
-    pub accuracy: f64,
+    /// correct / total; `None` (JSON null, "n/a") for a class without test images.
+    pub accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,7 +70,8 @@ pub struct Evaluation {
     /// Number of images evaluated.
     pub n: usize,
     pub top1: f64,
-    pub top5: f64,
+    /// Top-k accuracy: the label among the k best-scored classes.
+    pub topk: f64,
     /// k of the top-k accuracy (5, or the number of classes if fewer).
     pub k: usize,
     pub per_class: Vec<ClassResult>,
@@ -133,27 +135,26 @@ pub fn evaluate(
                 class: name.clone(),
                 total,
                 correct,
-                accuracy: if total > 0 {
-                    correct as f64 / total as f64
-                } else {
-                    0.0
-                },
+                accuracy: (total > 0).then(|| correct as f64 / total as f64),
             }
         })
         .collect::<Vec<ClassResult>>();
     let n = set.len().max(1) as f64;
-    let mut ranked: Vec<&ClassResult> = per_class.iter().filter(|r| r.total > 0).collect();
-    ranked.sort_by(|a, b| b.accuracy.total_cmp(&a.accuracy));
+    let mut ranked: Vec<(&ClassResult, f64)> = per_class
+        .iter()
+        .filter_map(|r| Some((r, r.accuracy?)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     let easiest = ranked
         .iter()
         .take(LISTED)
-        .map(|r| r.class.clone())
+        .map(|(r, _)| r.class.clone())
         .collect();
     let hardest = ranked
         .iter()
         .rev()
         .take(LISTED)
-        .map(|r| r.class.clone())
+        .map(|(r, _)| r.class.clone())
         .collect();
     let mut pairs: Vec<ConfusedPair> = Vec::new();
     for (t, row) in confusion.iter().enumerate() {
@@ -172,7 +173,7 @@ pub fn evaluate(
     Evaluation {
         n: set.len(),
         top1: top1 as f64 / n,
-        top5: topk as f64 / n,
+        topk: topk as f64 / n,
         k,
         easiest,
         hardest,
@@ -185,6 +186,16 @@ pub fn evaluate(
 }
 
 impl Evaluation {
+    /// The accuracy of the class called `name` in percent (0 for an unknown name or a class
+    /// without test images, which the easiest/hardest lists never hold).
+    pub fn accuracy_percent(&self, name: &str) -> f64 {
+        self.per_class
+            .iter()
+            .find(|r| r.class == name)
+            .and_then(|r| r.accuracy)
+            .map_or(0.0, |a| 100.0 * a)
+    }
+
     /// The report printed by `eval`.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -200,24 +211,25 @@ impl Evaluation {
         s.push_str(&format!(
             "top-{} accuracy: {:.2}%\n",
             self.k,
-            100.0 * self.top5
+            100.0 * self.topk
         ));
         s.push_str("\nper-class accuracy:\n");
         for r in &self.per_class {
-            s.push_str(&format!(
-                "  {:<width$}  {:6.2}%  ({}/{})\n",
-                r.class,
-                100.0 * r.accuracy,
-                r.correct,
-                r.total
-            ));
+            match r.accuracy {
+                Some(a) => s.push_str(&format!(
+                    "  {:<width$}  {:6.2}%  ({}/{})\n",
+                    r.class,
+                    100.0 * a,
+                    r.correct,
+                    r.total
+                )),
+                None => s.push_str(&format!(
+                    "  {:<width$}  {:>7}  (no test images)\n",
+                    r.class, "n/a"
+                )),
+            }
         }
-        let accuracy_of = |name: &String| {
-            self.per_class
-                .iter()
-                .find(|r| &r.class == name)
-                .map_or(0.0, |r| 100.0 * r.accuracy)
-        };
+        let accuracy_of = |name: &String| self.accuracy_percent(name);
         let list = |names: &[String]| {
             names
                 .iter()

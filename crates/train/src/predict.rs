@@ -48,6 +48,13 @@ pub fn predict(
     let shape = info.model.input_shape;
     let mut pixels = Vec::new();
     for f in files {
+        if f.is_dir() {
+            anyhow::bail!(
+                "{} is a folder: predict takes image files, e.g. {}",
+                f.display(),
+                f.join("*.png").display()
+            );
+        }
         pixels.extend(load_image(f, shape, invert)?);
     }
     let set = ImageSet::new(pixels, vec![0; files.len()], shape, info.classes.clone())?;

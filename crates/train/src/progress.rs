@@ -50,8 +50,31 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-pub const CSV_HEADER: &str =
-    "epoch,train_loss,train_acc,train_top5,valid_loss,valid_acc,valid_top5,lr,steps,seconds";
+/// The header of metrics.csv; the top-k columns name the k used (5, or fewer classes), and
+/// `kept` is 1 on the epoch whose model is the run's record (`train.keep`).
+pub fn csv_header(k: usize) -> String {
+    format!(
+        "epoch,train_loss,train_acc,train_top{k},valid_loss,valid_acc,valid_top{k},lr,steps,seconds,kept"
+    )
+}
+
+/// The epoch of `records` that `train.keep` keeps: the lowest finite validation loss (the
+/// earliest of equals) for `best`, the last epoch for `last`.
+pub fn kept_epoch(records: &[EpochRecord], keep_best: bool) -> Option<usize> {
+    if !keep_best {
+        return records.last().map(|r| r.epoch);
+    }
+    records
+        .iter()
+        .filter(|r| r.valid.loss.is_finite())
+        .min_by(|a, b| {
+            a.valid
+                .loss
+                .total_cmp(&b.valid.loss)
+                .then(a.epoch.cmp(&b.epoch))
+        })
+        .map(|r| r.epoch)
+}
 
 impl EpochRecord {
     pub fn csv_row(&self) -> String {
@@ -71,10 +94,11 @@ impl EpochRecord {
         )
     }
 
-    pub fn line(&self, total_epochs: usize) -> String {
+    /// The epoch's line on the terminal; `k` is the k of the top-k accuracy.
+    pub fn line(&self, total_epochs: usize, k: usize) -> String {
         let (t, v) = (&self.train, &self.valid);
         format!(
-            "epoch {:>3}/{total_epochs}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top-5 {:6.2}%  {:.2} s",
+            "epoch {:>3}/{total_epochs}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top-{k} {:6.2}%  {:.2} s",
             self.epoch,
             t.loss,
             100.0 * t.accuracy,
@@ -94,11 +118,17 @@ struct State {
     records: Vec<EpochRecord>,
     epoch_started: Instant,
     top_k: String,
+    k: usize,
     total_epochs: usize,
     csv_path: PathBuf,
     csv: String,
     quiet: bool,
+    keep_best: bool,
     interrupter: Option<Interrupter>,
+    /// A loss above this counts as divergence (besides NaN and infinity).
+    explode_above: f64,
+    /// How `explode_above` was chosen, for the message.
+    explode_reason: String,
     divergence: Option<String>,
 }
 
@@ -115,11 +145,15 @@ impl EpochLog {
             records: Vec::new(),
             epoch_started: Instant::now(),
             top_k: crate::metrics::name(top_k),
+            k: top_k,
             total_epochs,
             csv_path,
-            csv: format!("{CSV_HEADER}\n"),
+            csv: format!("{}\n", csv_header(top_k)),
             quiet,
+            keep_best: true,
             interrupter: None,
+            explode_above: f64::INFINITY,
+            explode_reason: String::new(),
             divergence: None,
         })))
     }
@@ -141,9 +175,8 @@ impl EpochLog {
             );
         }
         let mut state = self.lock();
+        state.csv = csv_text(&records, state.k, state.keep_best);
         for r in &records {
-            state.csv.push_str(&r.csv_row());
-            state.csv.push('\n');
             for (split, loss) in [(Split::Train, r.train.loss), (Split::Valid, r.valid.loss)] {
                 state.points.insert(
                     (split, r.epoch, LOSS.to_string()),
@@ -155,9 +188,24 @@ impl EpochLog {
         Ok(())
     }
 
-    /// Stops training through `interrupter` as soon as a loss is NaN or infinite.
-    pub fn stop_on_divergence(&self, interrupter: Interrupter) {
-        self.lock().interrupter = Some(interrupter);
+    /// Which epoch the `kept` column marks: the best validation loss, or the last epoch.
+    pub fn keep_best(&self, best: bool) {
+        self.lock().keep_best = best;
+    }
+
+    /// Stops training through `interrupter` as soon as a loss is NaN or infinite, or above
+    /// `explode_above` (`reason` says where that bound comes from).
+    pub fn stop_on_divergence(&self, interrupter: Interrupter, explode_above: f64, reason: &str) {
+        let mut state = self.lock();
+        state.interrupter = Some(interrupter);
+        state.explode_above = explode_above;
+        state.explode_reason = reason.to_string();
+    }
+
+    /// The epoch whose model the run keeps, among those finished (see [`kept_epoch`]).
+    pub fn kept_epoch(&self) -> Option<usize> {
+        let state = self.lock();
+        kept_epoch(&state.records, state.keep_best)
     }
 
     /// Where the loss first stopped being finite, if it did.
@@ -173,6 +221,22 @@ impl EpochLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The whole metrics.csv for `records`, with the kept epoch marked.
+fn csv_text(records: &[EpochRecord], k: usize, keep_best: bool) -> String {
+    let kept = kept_epoch(records, keep_best);
+    let mut csv = csv_header(k);
+    csv.push('\n');
+    for r in records {
+        csv.push_str(&r.csv_row());
+        csv.push_str(if Some(r.epoch) == kept {
+            ",1\n"
+        } else {
+            ",0\n"
+        });
+    }
+    csv
 }
 
 /// Mean of an epoch's entries, weighted by their counts; a `Final` entry is authoritative.
@@ -217,11 +281,17 @@ impl MetricLogger for EpochLog {
             let Some(name) = state.names.get(&entry.entry.metric_id).cloned() else {
                 continue;
             };
-            if name == LOSS && !value.current().is_finite() && state.divergence.is_none() {
-                let message = format!(
-                    "the {split} loss became {} in epoch {epoch}",
-                    value.current()
-                );
+            let loss = value.current();
+            let exploded = !loss.is_finite() || loss > state.explode_above;
+            if name == LOSS && exploded && state.divergence.is_none() {
+                let message = if loss.is_finite() {
+                    format!(
+                        "the {split} loss reached {loss:.3e} in epoch {epoch}, above {:.3} ({})",
+                        state.explode_above, state.explode_reason
+                    )
+                } else {
+                    format!("the {split} loss became {loss} in epoch {epoch}")
+                };
                 if let Some(interrupter) = &state.interrupter {
                     interrupter.stop(Some(&message));
                 }
@@ -283,11 +353,10 @@ impl MetricLogger for EpochLog {
         };
         state.epoch_started = Instant::now();
         if !state.quiet {
-            println!("{}", record.line(state.total_epochs));
+            println!("{}", record.line(state.total_epochs, state.k));
         }
-        let row = record.csv_row();
-        state.csv.push_str(&row);
-        state.csv.push('\n');
+        state.records.push(record);
+        state.csv = csv_text(&state.records, state.k, state.keep_best);
         // Flushed to the disk once, after the last epoch: a flush costs more than an MNIST epoch.
         let write = if epoch >= state.total_epochs {
             write_atomic
@@ -297,7 +366,6 @@ impl MetricLogger for EpochLog {
         if let Err(e) = write(&state.csv_path, state.csv.as_bytes()) {
             eprintln!("warning: {e:#}");
         }
-        state.records.push(record);
     }
 }
 

@@ -143,6 +143,12 @@ impl RunDir {
     }
 
     pub fn load_info(&self) -> Result<RunInfo> {
+        if self.path.is_file() {
+            bail!(
+                "{} is a file, not a run directory: give the folder that `train` wrote (output.dir), holding run.toml and model.bpk",
+                self.path.display()
+            );
+        }
         if !self.path.is_dir() {
             bail!(
                 "{}: not a run directory (it does not exist)",

@@ -205,7 +205,7 @@ pub fn sweep(
             .join(", "),
         100.0 * evaluation.top1,
         evaluation.k,
-        100.0 * evaluation.top5,
+        100.0 * evaluation.topk,
         evaluation.n
     );
     md.push_str(&summary);

@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex, Once};
 
 use anyhow::{Result, anyhow, bail};
 use burn::data::dataloader::DataLoader;
+use burn::lr_scheduler::LrSchedulerRecord;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::OptimizerRecord;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -27,8 +29,8 @@ use linclass_data::{EpochLoader, ImageBatch, ImageBatcher};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::backend::Backend;
-use crate::config::{ExperimentConfig, LossKind, Schedule};
-use crate::datasets::open_training;
+use crate::config::{ExperimentConfig, Keep, LossKind, Schedule};
+use crate::datasets::{check_test_split, open_training};
 use crate::metrics::TopKAccuracy;
 use crate::progress::{EpochLog, EpochRecord, Progress};
 use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo};
@@ -129,6 +131,8 @@ pub struct Trained {
     pub run: RunDir,
     pub info: RunInfo,
     pub epochs: Vec<EpochRecord>,
+    /// The epoch whose model is the run's record (`train.keep`).
+    pub kept: Option<usize>,
     pub model: LinearClassifier,
 }
 
@@ -144,38 +148,71 @@ fn with_absolute_data_dir(config: &ExperimentConfig) -> ExperimentConfig {
     config
 }
 
-/// Keeps the model of the last finished epoch (its checkpoint) as the run's record, so that a
-/// run stopped early stays usable; says what was kept.
-fn keep_last_checkpoint(
+/// Loads the model of checkpoint `epoch` (checkpoint/model-N.bpk), checking that it fits the
+/// run's model before Burn sees it.
+pub fn load_checkpoint_model(
     run: &RunDir,
+    epoch: usize,
+    model_config: &LinearClassifierConfig,
+    loss: LossKind,
+    device: &Device,
+) -> Result<LinearClassifier> {
+    let path = run.file("checkpoint").join(format!("model-{epoch}.bpk"));
+    let record = ModuleRecord::load(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Trainee {
+        classifier: model_config.init(device),
+        loss,
+    }
+    .try_load_record(record)
+    .map(|t| t.classifier)
+    .map_err(|e| {
+        anyhow!(
+            "{}: does not fit a {}-class model of input shape {:?}: {e}",
+            path.display(),
+            model_config.num_classes,
+            model_config.input_shape
+        )
+    })
+}
+
+/// Keeps the model of checkpoint `epoch` as the run's record, so that a run stopped early (or
+/// one whose best epoch was not its last) stays usable; says what was kept.
+fn keep_checkpoint(
+    run: &RunDir,
+    epoch: Option<usize>,
     model_config: &LinearClassifierConfig,
     config: &ExperimentConfig,
     device: &Device,
 ) -> String {
-    match last_checkpoint(run, config.train.epochs) {
-        Some(epoch) => {
-            let path = run.file("checkpoint").join(format!("model-{epoch}.bpk"));
-            let loaded = ModuleRecord::load(&path)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))
-                .and_then(|record| {
-                    Trainee {
-                        classifier: model_config.init(device),
-                        loss: config.train.loss,
-                    }
-                    .try_load_record(record)
-                    .map_err(|e| anyhow!("{}: {e}", path.display()))
-                });
-            match loaded.and_then(|t| run.save_model(t.classifier)) {
-                Ok(()) => format!(
-                    "the model after epoch {epoch} was kept in {}",
-                    run.file(crate::runfiles::RECORD_FILE).display()
-                ),
-                Err(e) => format!("the last checkpoint could not be kept: {e:#}"),
-            }
-        }
-        None => "no epoch finished, so no model was kept".to_string(),
+    let Some(epoch) = epoch else {
+        return "no epoch finished, so no model was kept".to_string();
+    };
+    match load_checkpoint_model(run, epoch, model_config, config.train.loss, device)
+        .and_then(|model| run.save_model(model))
+    {
+        Ok(()) => format!(
+            "the model after epoch {epoch} was kept in {}",
+            run.file(crate::runfiles::RECORD_FILE).display()
+        ),
+        Err(e) => format!("the model of epoch {epoch} could not be kept: {e:#}"),
     }
 }
+
+/// The loss of the all-zero model (every class scored alike): ln C for cross-entropy and NLL,
+/// 1 for the squared error against one-hot targets summed over classes. A training loss far
+/// above it means the steps are overshooting: divergence, even while still finite.
+pub fn zero_model_loss(kind: LossKind, classes: usize) -> (f64, String) {
+    match kind {
+        LossKind::CrossEntropy | LossKind::Nll => (
+            (classes as f64).ln(),
+            format!("ln {classes}, the loss of the all-zero model"),
+        ),
+        LossKind::SquaredError => (1.0, "1, the loss of the all-zero model".to_string()),
+    }
+}
+
+/// How far above [`zero_model_loss`] a loss counts as divergence.
+pub const EXPLOSION_FACTOR: f64 = 100.0;
 
 /// Number of classes the top-k metric looks at: 5, or fewer for tiny class counts.
 pub fn top_k(num_classes: usize) -> usize {
@@ -187,36 +224,115 @@ pub fn train(config: &ExperimentConfig, backend: Backend, quiet: bool) -> Result
     train_from(config, backend, quiet, None)
 }
 
-/// Continues an interrupted run from its last checkpoint, with the config it was started with.
+/// Continues an interrupted run from its last usable checkpoint, with the config it was
+/// started with. Nothing in the run directory changes unless the data it opens is the data the
+/// run recorded and a checkpoint loads.
 pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained> {
     let run = RunDir::new(run_path);
     let info = run.load_info()?;
-    let done = last_checkpoint(&run, info.config.train.epochs).ok_or_else(|| {
-        anyhow!(
-            "{}: no complete checkpoint to resume from (checkpoint/model-N.bpk, optim-N.bpk, scheduler-N.bpk)",
-            run.file("checkpoint").display()
-        )
-    })?;
-    if done >= info.config.train.epochs {
+    let epochs = info.config.train.epochs;
+    let finished = std::fs::read_to_string(run.file(METRICS_FILE))
+        .map(|t| crate::pictures::curves::read_metrics_csv(&t).len())
+        .unwrap_or(0);
+    if finished >= epochs || last_checkpoint(&run, epochs) == Some(epochs) {
         bail!(
-            "{}: all {} epochs are done; raise train.epochs to train further",
-            run.path.display(),
-            info.config.train.epochs
+            "{}: all {epochs} epochs are done; raise train.epochs to train further",
+            run.path.display()
         );
     }
-    let mut config = info.config;
+    let device = backend.device()?;
+    let done = usable_checkpoint(&run, &info, &device)?;
+    let mut config = info.config.clone();
     config.output.dir = run.path.clone();
-    train_from(&config, backend, quiet, Some(done))
+    train_from(&config, backend, quiet, Some((done, info)))
 }
 
 /// The last epoch whose model, optimizer and scheduler checkpoints all exist.
 pub fn last_checkpoint(run: &RunDir, epochs: usize) -> Option<usize> {
+    complete_checkpoints(run, epochs).into_iter().next()
+}
+
+/// Epochs whose three checkpoint files exist, latest first.
+fn complete_checkpoints(run: &RunDir, epochs: usize) -> Vec<usize> {
     let dir = run.file("checkpoint");
-    (1..=epochs).rev().find(|e| {
-        ["model", "optim", "scheduler"]
-            .iter()
-            .all(|k| dir.join(format!("{k}-{e}.bpk")).is_file())
-    })
+    (1..=epochs)
+        .rev()
+        .filter(|e| {
+            ["model", "optim", "scheduler"]
+                .iter()
+                .all(|k| dir.join(format!("{k}-{e}.bpk")).is_file())
+        })
+        .collect()
+}
+
+/// The latest checkpoint that loads: its model fits the run's shape and its optimizer and
+/// scheduler records read. A damaged one (a kill while it was written) is passed over with a
+/// warning for the one before.
+fn usable_checkpoint(run: &RunDir, info: &RunInfo, device: &Device) -> Result<usize> {
+    let dir = run.file("checkpoint");
+    let mut damaged = Vec::new();
+    for epoch in complete_checkpoints(run, info.config.train.epochs) {
+        let check = || -> Result<()> {
+            load_checkpoint_model(run, epoch, &info.model, info.config.train.loss, device)?;
+            let optim = dir.join(format!("optim-{epoch}.bpk"));
+            OptimizerRecord::load(&optim).map_err(|e| anyhow!("{}: {e}", optim.display()))?;
+            let scheduler = dir.join(format!("scheduler-{epoch}.bpk"));
+            LrSchedulerRecord::load(&scheduler)
+                .map_err(|e| anyhow!("{}: {e}", scheduler.display()))?;
+            Ok(())
+        };
+        match check() {
+            Ok(()) => {
+                for (e, why) in &damaged {
+                    eprintln!(
+                        "warning: the checkpoint of epoch {e} is damaged ({why:#}); resuming from epoch {epoch}"
+                    );
+                }
+                return Ok(epoch);
+            }
+            Err(why) => damaged.push((epoch, why)),
+        }
+    }
+    match damaged.first() {
+        Some((e, why)) => bail!(
+            "{}: no checkpoint loads (the latest, of epoch {e}: {why:#})",
+            dir.display()
+        ),
+        None => bail!(
+            "{}: no complete checkpoint to resume from (checkpoint/model-N.bpk, optim-N.bpk, scheduler-N.bpk)",
+            dir.display()
+        ),
+    }
+}
+
+/// What differs between the data a run recorded and the data opened now, one phrase each.
+fn data_changes(recorded: &RunInfo, now: &RunInfo) -> Vec<String> {
+    let mut changes = Vec::new();
+    if recorded.classes != now.classes {
+        changes.push(format!(
+            "classes {:?} are now {:?}",
+            recorded.classes, now.classes
+        ));
+    }
+    if recorded.model.input_shape != now.model.input_shape {
+        changes.push(format!(
+            "image shape {:?} is now {:?}",
+            recorded.model.input_shape, now.model.input_shape
+        ));
+    }
+    if recorded.data != now.data {
+        changes.push(format!(
+            "{} training and {} validation images are now {} and {}",
+            recorded.data.train, recorded.data.valid, now.data.train, now.data.valid
+        ));
+    }
+    if changes.is_empty() && recorded.normalization != now.normalization {
+        changes.push("the pixel statistics (normalization) differ: the images changed".into());
+    }
+    if changes.is_empty() && (recorded.model != now.model || recorded.config != now.config) {
+        changes.push("the model or config differs from run.toml".into());
+    }
+    changes
 }
 
 /// Why a run ended early without an error of its own.
@@ -255,21 +371,22 @@ fn install_ctrl_c(interrupter: Interrupter) {
     });
 }
 
+/// Trains from scratch, or (`resume`: the last good checkpoint's epoch and the run's recorded
+/// info) continues a run after checking that its data has not changed.
 fn train_from(
     config: &ExperimentConfig,
     backend: Backend,
     quiet: bool,
-    resume_at: Option<usize>,
+    resume: Option<(usize, RunInfo)>,
 ) -> Result<Trained> {
+    let resume_at = resume.as_ref().map(|(done, _)| *done);
     let device = backend.device()?;
     let config = &with_absolute_data_dir(config);
     let run = RunDir::new(&config.output.dir);
-    run.create()?;
-    if resume_at.is_none() {
-        run.clear()?;
-    }
-
+    // Everything that can fail on the data fails before the run directory is touched.
     let data = open_training(&config.data, config.train.seed)?;
+    check_test_split(&config.data, config.train.seed, &data.set)?;
+
     let classes = data.set.classes().to_vec();
     let model_config = LinearClassifierConfig {
         input_shape: data.set.shape(),
@@ -289,8 +406,29 @@ fn train_from(
         model: model_config.clone(),
         config: config.clone(),
     };
-    run.save_info(&info)?;
     let batch_size = config.train.batch_size.resolve(data.split.train.len());
+    let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
+    let schedule = scheduler(config, steps_per_epoch)?;
+    match &resume {
+        Some((_, recorded)) => {
+            let changes = data_changes(recorded, &info);
+            if !changes.is_empty() {
+                bail!(
+                    "cannot resume {}: the data changed since the run started ({}); resume needs the data it was trained on, or train a new run",
+                    run.path.display(),
+                    changes.join("; ")
+                );
+            }
+            if recorded.backend != info.backend {
+                run.save_info(&info)?;
+            }
+        }
+        None => {
+            run.create()?;
+            run.clear()?;
+            run.save_info(&info)?;
+        }
+    }
     if !quiet {
         match resume_at {
             Some(done) => println!(
@@ -316,7 +454,6 @@ fn train_from(
     let autodiff = device.clone().autodiff();
     let set = Arc::new(data.set);
     let batcher = ImageBatcher::new(set, &data.normalization);
-    let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
     let train_loader = EpochLoader::new(
         batcher.clone(),
         data.split.train.clone(),
@@ -335,6 +472,7 @@ fn train_from(
 
     let k = top_k(model_config.num_classes);
     let log = EpochLog::new(run.file(METRICS_FILE), config.train.epochs, k, quiet);
+    log.keep_best(config.train.keep == Keep::Best);
     if let Some(done) = resume_at {
         log.restore(&run.file(METRICS_FILE), done)?;
     }
@@ -343,7 +481,12 @@ fn train_from(
         loss: config.train.loss,
     };
     let mut training = SupervisedTraining::new(&run.path, Arc::new(train_loader), valid_loader);
-    log.stop_on_divergence(training.interrupter());
+    let (reference, why) = zero_model_loss(config.train.loss, model_config.num_classes);
+    log.stop_on_divergence(
+        training.interrupter(),
+        EXPLOSION_FACTOR * reference,
+        &format!("{EXPLOSION_FACTOR} × {why}"),
+    );
     install_ctrl_c(training.interrupter());
     if config.train.early_stopping_patience > 0 {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
@@ -369,37 +512,53 @@ fn train_from(
         .with_application_logger(None)
         .with_default_checkpointers()
         .num_epochs(config.train.epochs)
-        .launch(Learner::new(
-            model,
-            sgd(config).init(),
-            scheduler(config, steps_per_epoch)?,
-        ));
+        .launch(Learner::new(model, sgd(config).init(), schedule));
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(result.renderer);
     if let Some(error) = result.error {
         return Err(anyhow!("training failed: {error}"));
     }
     if let Some(diverged) = log.divergence() {
-        let kept = keep_last_checkpoint(&run, &model_config, config, &device);
+        // The last epochs may already have been overshooting: keep the best one.
+        let best = crate::progress::kept_epoch(&log.records(), true);
+        let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
             "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
             config.optimizer.lr
         ));
     }
     if result.interrupted.is_some() {
-        let kept = keep_last_checkpoint(&run, &model_config, config, &device);
+        let kept = keep_checkpoint(&run, log.kept_epoch(), &model_config, config, &device);
         return Err(Interrupted {
             run: run.path.clone(),
             kept,
         }
         .into());
     }
-    let model = result.model.classifier;
+    let epochs = log.records();
+    let last = epochs.last().map(|r| r.epoch);
+    let mut kept = log.kept_epoch();
+    let model = match kept {
+        Some(epoch) if kept != last => {
+            match load_checkpoint_model(&run, epoch, &model_config, config.train.loss, &device) {
+                Ok(model) => model,
+                Err(e) => {
+                    eprintln!(
+                        "warning: the best epoch's model could not be loaded ({e:#}); keeping the last epoch's"
+                    );
+                    kept = last;
+                    result.model.classifier
+                }
+            }
+        }
+        _ => result.model.classifier,
+    };
     run.save_model(model.clone())?;
     Ok(Trained {
         run,
         info,
-        epochs: log.records(),
+        epochs,
+        kept,
         model,
     })
 }

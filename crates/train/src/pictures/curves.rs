@@ -144,7 +144,8 @@ pub fn read_metrics_csv(text: &str) -> Vec<EpochRecord> {
                 .split(',')
                 .map(|x| x.trim().parse().ok())
                 .collect::<Option<_>>()?;
-            (v.len() == 10).then(|| EpochRecord {
+            // The `kept` column (11th) is not part of the record.
+            (v.len() == 10 || v.len() == 11).then(|| EpochRecord {
                 epoch: v[0] as usize,
                 train: SplitMetrics {
                     loss: v[1],

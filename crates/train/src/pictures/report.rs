@@ -63,7 +63,7 @@ pub fn html(parts: &ReportParts) -> String {
         "<p><span class=\"big\">top-1 {:.2}%</span> &nbsp; top-{} {:.2}% &nbsp; on {} test images of {} ({} classes, input {:?}, backend {})</p>\n",
         100.0 * eval.top1,
         eval.k,
-        100.0 * eval.top5,
+        100.0 * eval.topk,
         eval.n,
         esc(info.config.data.source.name()),
         info.classes.len(),
@@ -84,12 +84,7 @@ pub fn html(parts: &ReportParts) -> String {
     h.push_str("<h2>Confusion matrix</h2>\n");
     h.push_str(&img(&parts.confusion_png, "confusion matrix"));
     h.push_str("<h2>Easiest and hardest classes</h2>\n<table><tr><th>easiest</th><th>accuracy</th><th>hardest</th><th>accuracy</th></tr>");
-    let acc = |name: &String| {
-        eval.per_class
-            .iter()
-            .find(|r| &r.class == name)
-            .map_or(0.0, |r| 100.0 * r.accuracy)
-    };
+    let acc = |name: &String| eval.accuracy_percent(name);
     for (e, d) in eval.easiest.iter().zip(&eval.hardest) {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.1}%</td></tr>",

@@ -1,0 +1,906 @@
+//! Images and datasets as people really have them, written here the way phones, browsers,
+//! drawing apps, other compressors and other operating systems write them: each is read as a
+//! viewer shows it, or refused with one line that names the file; never a panic, never a
+//! silently wrong result.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, GrayImage, ImageEncoder, Luma, LumaA, Rgb, RgbImage, Rgba, RgbaImage};
+use linclass_data::cifar;
+use linclass_data::decode::decode_bytes;
+use linclass_data::fetch::Silent;
+use linclass_data::folder::{FolderOptions, list, read_folder};
+use linclass_data::idx::encode_idx;
+use linclass_data::mnist::{self, DIGITS, Split};
+use linclass_data::official::Expect;
+use linclass_data::{DataSource, DatasetKind, ImageSet};
+use linclass_tests::{describe, linclass, mnist_dir, repo_root, write_cifar10, write_gz};
+
+fn gz_member(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn gunzip(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+fn official() -> Expect {
+    Expect::default()
+}
+
+fn subset() -> Expect {
+    Expect {
+        subset: true,
+        ..Default::default()
+    }
+}
+
+fn read_mnist(
+    dir: &Path,
+    split: Split,
+    expect: &Expect,
+) -> (linclass_data::Result<ImageSet>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let set = mnist::read_split(
+        dir,
+        split,
+        &DIGITS,
+        expect,
+        &mnist::MNIST_SUMS,
+        &mut warnings,
+    );
+    (set, warnings)
+}
+
+/// Trains MNIST on 6,000 images for 2 epochs into `run`.
+fn train_mnist(run: &Path) {
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--quiet",
+            "--set",
+            "data.train_limit=6000",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// The classes `predict --json` gives each file, with their top probability.
+fn predict(run: &Path, files: &[PathBuf], invert: bool) -> Vec<(usize, f64)> {
+    let mut args = vec![
+        "predict".to_string(),
+        run.display().to_string(),
+        "--json".into(),
+    ];
+    if invert {
+        args.push("--invert".into());
+    }
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = linclass(&repo_root(), &args);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let best = &p["top"][0];
+            (
+                best["index"].as_u64().unwrap() as usize,
+                best["probability"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A palette PNG (colour type 3) whose entries are all black with transparency `i` for index
+/// `i` (a tRNS chunk), as image editors save "indexed with transparency".
+fn write_palette_png(path: &Path, w: u32, h: u32, indices: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w, h);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(vec![0u8; 3 * 256]);
+    enc.set_trns((0..=255u8).collect::<Vec<u8>>());
+    let mut writer = enc.write_header().unwrap();
+    writer.write_image_data(indices).unwrap();
+}
+
+#[test]
+fn transparent_drawings_predict_as_ink_on_white_paper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train_mnist(&run);
+    let (test, _) = read_mnist(&mnist_dir(), Split::Test, &official());
+    let test = test.unwrap();
+    let n = 20;
+    let mut kinds: Vec<Vec<PathBuf>> = vec![Vec::new(); 4];
+    for i in 0..n {
+        let ink = test.image(i);
+        let at = |x: u32, y: u32| ink[(y * 28 + x) as usize];
+        let paths: Vec<PathBuf> = ["white", "rgba", "la", "palette"]
+            .iter()
+            .map(|k| tmp.path().join(format!("{k}-{i}.png")))
+            .collect();
+        // Dark ink on opaque white paper.
+        GrayImage::from_fn(28, 28, |x, y| Luma([255 - at(x, y)]))
+            .save(&paths[0])
+            .unwrap();
+        // Black ink whose opacity is the stroke, on a transparent canvas (browser, drawing app).
+        RgbaImage::from_fn(28, 28, |x, y| Rgba([0, 0, 0, at(x, y)]))
+            .save(&paths[1])
+            .unwrap();
+        DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(28, 28, |x, y| {
+            LumaA([0, at(x, y)])
+        }))
+        .save(&paths[2])
+        .unwrap();
+        write_palette_png(&paths[3], 28, 28, ink);
+        for (k, p) in paths.into_iter().enumerate() {
+            kinds[k].push(p);
+        }
+    }
+    let on_white = predict(&run, &kinds[0], true);
+    let correct = (0..n).filter(|&i| on_white[i].0 == test.label(i)).count();
+    assert!(
+        correct >= 16,
+        "{correct}/{n} correct on white: {on_white:?}"
+    );
+    for (k, files) in kinds.iter().enumerate().skip(1) {
+        let got = predict(&run, files, true);
+        for i in 0..n {
+            assert_eq!(got[i].0, on_white[i].0, "kind {k}, digit {i}");
+            assert!(
+                (got[i].1 - on_white[i].1).abs() < 1e-6,
+                "kind {k}, digit {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn alpha_is_composited_over_white() {
+    let img = RgbaImage::from_fn(4, 1, |x, _| match x {
+        0 => Rgba([0, 0, 0, 0]),       // transparent: white paper
+        1 => Rgba([0, 0, 0, 255]),     // opaque black
+        2 => Rgba([200, 0, 100, 255]), // opaque colour
+        _ => Rgba([0, 0, 0, 128]),     // half-transparent black: mid grey
+    });
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(img.as_raw(), 4, 1, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    let rgb = decode_bytes(&png, [3, 1, 4], Path::new("a.png")).unwrap();
+    // Channel-major: R plane, G plane, B plane.
+    assert_eq!(&rgb[0..4], &[255, 0, 200, 127]);
+    assert_eq!(&rgb[4..8], &[255, 0, 0, 127]);
+    assert_eq!(&rgb[8..12], &[255, 0, 100, 127]);
+    let gray = decode_bytes(&png, [1, 1, 4], Path::new("a.png")).unwrap();
+    assert_eq!((gray[0], gray[1], gray[3]), (255, 0, 127));
+}
+
+/// A JPEG with an EXIF Orientation tag, as a phone camera writes it.
+fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
+    // TIFF header (little-endian), one IFD entry: tag 0x0112 Orientation, SHORT, count 1.
+    let mut exif = b"II*\0".to_vec();
+    exif.extend(8u32.to_le_bytes());
+    exif.extend(1u16.to_le_bytes());
+    exif.extend(0x0112u16.to_le_bytes());
+    exif.extend(3u16.to_le_bytes());
+    exif.extend(1u32.to_le_bytes());
+    exif.extend(orientation.to_le_bytes());
+    exif.extend([0, 0]);
+    exif.extend(0u32.to_le_bytes());
+    let mut out = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn exif_orientation_is_applied_before_resizing() {
+    // Stored 40 wide × 20 high, bright on the left; "rotate 90° clockwise to show" puts the
+    // bright half on top of a 20 × 40 picture.
+    let stored = RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            Rgb([220, 220, 220])
+        } else {
+            Rgb([20, 20, 20])
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let rotated = tmp.path().join("phone.jpg");
+    std::fs::write(&rotated, jpeg_with_orientation(&stored, 6)).unwrap();
+    let px = linclass_data::decode::decode_image(&rotated, [1, 8, 4]).unwrap();
+    let mean = |rows: std::ops::Range<usize>| {
+        rows.clone()
+            .flat_map(|r| &px[r * 4..r * 4 + 4])
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / (4 * rows.len()) as f64
+    };
+    assert!(mean(0..3) > 180.0 && mean(5..8) < 60.0, "{px:?}");
+    // Orientation 1 (as stored): bright on the left.
+    std::fs::write(&rotated, jpeg_with_orientation(&stored, 1)).unwrap();
+    let px = linclass_data::decode::decode_image(&rotated, [1, 4, 8]).unwrap();
+    assert!(px[0] > 180 && px[7] < 60, "{px:?}");
+    // In an image folder too: the rotated photo reads like the upright one.
+    let upright = RgbImage::from_fn(20, 40, |_, y| {
+        if y < 20 {
+            Rgb([220, 220, 220])
+        } else {
+            Rgb([20, 20, 20])
+        }
+    });
+    for (class, bytes) in [
+        ("rotated", jpeg_with_orientation(&stored, 6)),
+        ("upright", jpeg_with_orientation(&upright, 1)),
+    ] {
+        let dir = tmp.path().join("folder").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..2 {
+            std::fs::write(dir.join(format!("{i}.jpg")), &bytes).unwrap();
+        }
+    }
+    let options = FolderOptions {
+        channels: 1,
+        height: 8,
+        width: 4,
+        test_fraction: 0.5,
+        skip_unreadable: false,
+    };
+    let set = read_folder(&tmp.path().join("folder"), Split::Train, &options, 1)
+        .unwrap()
+        .set;
+    let (a, b) = (set.image(0), set.image(1));
+    assert_eq!((set.label(0), set.label(1)), (0, 1));
+    let diff = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as i32 - y as i32).abs())
+        .max()
+        .unwrap();
+    assert!(diff < 25, "rotated {a:?} vs upright {b:?}");
+}
+
+#[test]
+fn multi_member_gzip_reads_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The real test split, recompressed as three members (pigz, `cat a.gz b.gz c.gz`).
+    for stem in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        let raw = gunzip(&mnist_dir().join(format!("{stem}.gz")));
+        let third = raw.len() / 3;
+        let mut bytes = gz_member(&raw[..third]);
+        bytes.extend(gz_member(&raw[third..2 * third]));
+        bytes.extend(gz_member(&raw[2 * third..]));
+        std::fs::write(tmp.path().join(format!("{stem}.gz")), bytes).unwrap();
+    }
+    let (set, warnings) = read_mnist(tmp.path(), Split::Test, &official());
+    let set = set.unwrap();
+    let (real, _) = read_mnist(&mnist_dir(), Split::Test, &official());
+    assert_eq!(set, real.unwrap());
+    // Compressed differently, same content: no MD5 warning.
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn impossible_idx_headers_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let write = |name: &str, bytes: Vec<u8>| std::fs::write(d.join(name), bytes).unwrap();
+    let labels = encode_idx(&[60], &[1; 60]);
+    write("train-labels-idx1-ubyte", labels.clone());
+    // A zero size.
+    write("train-images-idx3-ubyte", encode_idx(&[60, 0, 28], &[]));
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("[60, 0, 28]") && e.contains("zero"),
+        "{e}"
+    );
+    // No images at all.
+    write("train-images-idx3-ubyte", encode_idx(&[0, 28, 28], &[]));
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[0, 28, 28]"), "{e}");
+    // A labels file whose magic says 9 dimensions.
+    write(
+        "train-images-idx3-ubyte",
+        encode_idx(&[60, 2, 2], &[0; 240]),
+    );
+    let mut nine = labels.clone();
+    nine[3] = 9;
+    write("train-labels-idx1-ubyte", nine);
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("train-labels-idx1-ubyte")
+            && e.contains("magic number 2057")
+            && e.contains("9 dimension(s)")
+            && e.contains("needs 2049"),
+        "{e}"
+    );
+    // Images and labels swapped; 4-dimensional images.
+    write("train-labels-idx1-ubyte", labels.clone());
+    write("train-images-idx3-ubyte", labels);
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("magic number 2049") && e.contains("needs 2051"),
+        "{e}"
+    );
+    write(
+        "train-images-idx3-ubyte",
+        encode_idx(&[60, 1, 2, 2], &[0; 240]),
+    );
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("magic number 2052"), "{e}");
+    // Unsigned bytes only.
+    let mut floats = encode_idx(&[60, 2, 2], &[0; 240]);
+    floats[2] = 0x0d;
+    write("train-images-idx3-ubyte", floats);
+    let e = read_mnist(d, Split::Train, &subset())
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("element type 0x0d"), "{e}");
+    // And from the CLI: one line, status 2, no panic.
+    write("t10k-images-idx3-ubyte", encode_idx(&[60, 2, 2], &[0; 240]));
+    write("t10k-labels-idx1-ubyte", encode_idx(&[60], &[1; 60]));
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--set",
+            &format!("data.dir={}", d.display()),
+            "--set",
+            "data.subset=true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("element type 0x0d"),
+        "{err}"
+    );
+}
+
+#[test]
+fn official_files_cut_at_a_record_boundary_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_cifar10(tmp.path(), 1000);
+    let e = cifar::read_cifar10(&dir, Split::Train, &official())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data_batch_1.bin") && e.contains("1000 records") && e.contains("10000"),
+        "{e}"
+    );
+    assert_eq!(
+        cifar::read_cifar10(&dir, Split::Train, &subset())
+            .unwrap()
+            .len(),
+        5000
+    );
+
+    // MNIST's training images cut to the first 1,000 (header rewritten to match).
+    let cut = tmp.path().join("mnist-cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    for stem in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+        let raw = gunzip(&mnist_dir().join(format!("{stem}.gz")));
+        let bytes = if stem.contains("images") {
+            encode_idx(&[1000, 28, 28], &raw[16..16 + 1000 * 784])
+        } else {
+            encode_idx(&[1000], &raw[8..1008])
+        };
+        write_gz(&cut.join(format!("{stem}.gz")), &bytes);
+    }
+    let (set, _) = read_mnist(&cut, Split::Train, &official());
+    let e = set.unwrap_err().to_string();
+    assert!(
+        e.contains("1000 images") && e.contains("60000") && e.contains("data.subset"),
+        "{e}"
+    );
+    assert_eq!(
+        read_mnist(&cut, Split::Train, &subset()).0.unwrap().len(),
+        1000
+    );
+
+    // A file of the official size whose content differs from the release: read, with a
+    // warning that names the file and both sums.
+    let altered = tmp.path().join("mnist-altered");
+    std::fs::create_dir_all(&altered).unwrap();
+    for stem in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+        let mut raw = gunzip(&mnist_dir().join(format!("{stem}.gz")));
+        if stem.contains("images") {
+            raw[16 + 300] ^= 0xff;
+        }
+        std::fs::write(altered.join(stem), raw).unwrap();
+    }
+    let (set, warnings) = read_mnist(&altered, Split::Test, &official());
+    assert_eq!(set.unwrap().len(), 10_000);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("t10k-images-idx3-ubyte")
+            && warnings[0].contains("2646ac647ad5339dbf082846283269ea"),
+        "{warnings:?}"
+    );
+    // The unaltered raw labels match the content sum: no warning for them.
+    assert!(!warnings[0].contains("labels"), "{warnings:?}");
+
+    // The CLI prints the count error as one line.
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/cifar10.toml",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1000 records"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn a_broken_test_split_stops_training_before_the_first_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("mnist");
+    std::fs::create_dir_all(&d).unwrap();
+    let n = 50;
+    let images = encode_idx(&[n, 28, 28], &vec![9u8; n * 784]);
+    let labels = encode_idx(&[n], &(0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>());
+    for prefix in ["train", "t10k"] {
+        write_gz(&d.join(format!("{prefix}-images-idx3-ubyte.gz")), &images);
+        write_gz(&d.join(format!("{prefix}-labels-idx1-ubyte.gz")), &labels);
+    }
+    write_gz(
+        &d.join("t10k-images-idx3-ubyte.gz"),
+        &images[..images.len() - 784 * 3],
+    );
+    let run = tmp.path().join("run");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--set",
+            &format!("data.dir={}", d.display()),
+            "--set",
+            "data.subset=true",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("epoch"), "{stdout}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("t10k-images-idx3-ubyte.gz") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(!run.exists());
+}
+
+fn gray(value: u8) -> GrayImage {
+    GrayImage::from_fn(6, 6, |x, y| Luma([value.wrapping_add((x * 3 + y) as u8)]))
+}
+
+fn small_options() -> FolderOptions {
+    FolderOptions {
+        channels: 1,
+        height: 6,
+        width: 6,
+        test_fraction: 0.5,
+        skip_unreadable: false,
+    }
+}
+
+#[test]
+fn image_folders_read_every_supported_format_and_say_what_they_skip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for (class, value) in [("dark", 20u8), ("light", 200u8)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(dir.join("more")).unwrap();
+        let img = DynamicImage::ImageLuma8(gray(value));
+        for ext in [
+            "png", "jpg", "bmp", "webp", "gif", "tiff", "pgm", "tga", "qoi",
+        ] {
+            // GIF and QOI encoders take colour.
+            let img = match ext {
+                "gif" => DynamicImage::ImageRgba8(img.to_rgba8()),
+                "qoi" => DynamicImage::ImageRgb8(img.to_rgb8()),
+                _ => img.clone(),
+            };
+            img.save(dir.join(format!("img.{ext}"))).unwrap();
+        }
+        // Subfolders of a class folder belong to the class.
+        img.save(dir.join("more").join("IMG_0001.JPEG")).unwrap();
+        std::fs::write(dir.join("photo.heic"), b"ftypheic").unwrap();
+        std::fs::write(dir.join("drawing.svg"), b"<svg/>").unwrap();
+        std::fs::write(dir.join("notes"), b"no extension").unwrap();
+    }
+    let src = {
+        let mut s = DataSource::new(DatasetKind::Folder);
+        s.dir = root.to_path_buf();
+        s.folder = small_options();
+        s
+    };
+    let train = src.open(Split::Train, &mut Silent).unwrap();
+    let test = src.open(Split::Test, &mut Silent).unwrap();
+    assert_eq!(train.set.len() + test.set.len(), 20);
+    assert_eq!(train.set.class_counts(), vec![5, 5]);
+    // Every format gave the same picture (JPEG and WebP within a few levels of the PNG).
+    for i in 0..train.set.len() {
+        let want = gray(if train.set.label(i) == 0 { 20 } else { 200 });
+        let max = train
+            .set
+            .image(i)
+            .iter()
+            .zip(want.as_raw())
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .max();
+        assert!(max.unwrap() <= 12, "image {i}: {max:?}");
+    }
+    assert_eq!(train.warnings.len(), 1, "{:?}", train.warnings);
+    let w = &train.warnings[0];
+    assert!(
+        w.contains("skipped 6 file(s)")
+            && w.contains("2 .heic")
+            && w.contains("2 .svg")
+            && w.contains("2 without extension"),
+        "{w}"
+    );
+    assert!(test.warnings.is_empty(), "{:?}", test.warnings);
+
+    // From the CLI: the count appears as a warning of `data info`.
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/image-folder.toml",
+            "--set",
+            &format!("data.dir={}", root.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning:"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn os_debris_is_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for class in ["cat", "dog"] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..4 {
+            gray(40 * i)
+                .save(dir.join(format!("img{i:02}.png")))
+                .unwrap();
+            // macOS' AppleDouble companions of each file: not images at all.
+            std::fs::write(
+                dir.join(format!("._img{i:02}.png")),
+                b"\0\x05\x16\x07\0\x02\0\0Mac OS X",
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join(".DS_Store"), b"\0\0\0\x01Bud1").unwrap();
+        std::fs::write(dir.join("Thumbs.db"), b"\xd0\xcf\x11\xe0").unwrap();
+        std::fs::write(dir.join("desktop.ini"), b"[.ShellClassInfo]").unwrap();
+    }
+    // What macOS' Archive Utility puts in a zip, extracted on another system.
+    std::fs::create_dir_all(root.join("__MACOSX/cat")).unwrap();
+    std::fs::write(root.join("__MACOSX/cat/._img00.png"), b"\0\x05\x16\x07").unwrap();
+    std::fs::create_dir_all(root.join(".Trashes")).unwrap();
+    std::fs::write(root.join(".DS_Store"), b"Bud1").unwrap();
+    let listing = list(root).unwrap();
+    assert_eq!(listing.classes, ["cat", "dog"]);
+    assert_eq!(
+        listing.train.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![4, 4]
+    );
+    assert!(listing.skipped.is_empty(), "{:?}", listing.skipped);
+    let read = read_folder(root, Split::Train, &small_options(), 3).unwrap();
+    assert_eq!(read.set.len(), 4);
+    assert!(read.skipped.is_empty());
+}
+
+fn write_split_tree(root: &Path, train: &str, test: &str) {
+    for (split, n) in [(train, 3), (test, 2)] {
+        for class in ["a", "b"] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                gray(10 + 100 * (class == "b") as u8 + i)
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn split_folders_are_recognized_in_their_usual_names() {
+    for (train, test) in [
+        ("train", "test"),
+        ("Train", "Val"),
+        ("TRAIN", "valid"),
+        ("train", "Validation"),
+        ("training", "testing"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        write_split_tree(tmp.path(), train, test);
+        let opts = small_options();
+        let tr = read_folder(tmp.path(), Split::Train, &opts, 0).unwrap().set;
+        let te = read_folder(tmp.path(), Split::Test, &opts, 0).unwrap().set;
+        assert_eq!((tr.len(), te.len()), (6, 4), "{train}/{test}");
+        assert_eq!(tr.classes(), ["a", "b"]);
+    }
+    // train/ with class folders but no test folder: the layouts that are recognized.
+    let tmp = tempfile::tempdir().unwrap();
+    write_split_tree(tmp.path(), "train", "tst");
+    let e = read_folder(tmp.path(), Split::Train, &small_options(), 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no test/ (or val/") && e.contains("root/<class>/<images>"),
+        "{e}"
+    );
+    // A class that happens to be called "train" (of images) is a class.
+    let tmp = tempfile::tempdir().unwrap();
+    for class in ["train", "bus"] {
+        std::fs::create_dir_all(tmp.path().join(class)).unwrap();
+        for i in 0..4 {
+            gray(i * 50)
+                .save(tmp.path().join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let set = read_folder(tmp.path(), Split::Train, &small_options(), 0)
+        .unwrap()
+        .set;
+    assert_eq!(set.classes(), ["bus", "train"]);
+}
+
+#[test]
+fn folder_names_are_compared_as_unicode_and_never_merged() {
+    // Written on macOS (decomposed é) for testing, on Linux (composed é) for training.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for (dir, n) in [
+        ("train/caf\u{e9}", 3),
+        ("train/th\u{e9}", 3),
+        ("test/cafe\u{301}", 2),
+        ("test/th\u{e9}", 2),
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for i in 0..n {
+            gray(i * 30)
+                .save(root.join(dir).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let test = read_folder(root, Split::Test, &small_options(), 0)
+        .unwrap()
+        .set;
+    assert_eq!(test.classes(), ["caf\u{e9}", "th\u{e9}"]);
+    assert_eq!(test.class_counts(), vec![2, 2]);
+
+    // Both forms side by side are one name: refused, not merged.
+    let both = tmp.path().join("both");
+    for dir in ["caf\u{e9}", "cafe\u{301}"] {
+        std::fs::create_dir_all(both.join(dir)).unwrap();
+        gray(1).save(both.join(dir).join("0.png")).unwrap();
+    }
+    let e = list(&both).unwrap_err().to_string();
+    assert!(
+        e.contains("same class name") && e.contains("caf\u{e9}"),
+        "{e}"
+    );
+
+    // Latin-1 names from an old archive: not UTF-8, an error naming the bytes.
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let latin = tmp.path().join("latin1");
+        for name in [b"caf\xe9".as_slice(), b"caf\xe8".as_slice()] {
+            let dir = latin.join(std::ffi::OsStr::from_bytes(name));
+            std::fs::create_dir_all(&dir).unwrap();
+            gray(1).save(dir.join("0.png")).unwrap();
+        }
+        let e = list(&latin).unwrap_err().to_string();
+        assert!(e.contains("caf\\xe8") && e.contains("not UTF-8"), "{e}");
+    }
+}
+
+#[test]
+fn unreadable_files_are_dropped_before_the_test_part_is_held_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    for class in ["a", "b"] {
+        let dir = tmp.path().join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..10 {
+            gray(i * 20).save(dir.join(format!("good{i}.png"))).unwrap();
+        }
+        for i in 0..10 {
+            std::fs::write(dir.join(format!("bad{i}.png")), b"\x89PNG\r\n\x1a\ncut").unwrap();
+        }
+    }
+    let opts = FolderOptions {
+        skip_unreadable: true,
+        ..small_options()
+    };
+    for seed in 0..5 {
+        let train = read_folder(tmp.path(), Split::Train, &opts, seed).unwrap();
+        let test = read_folder(tmp.path(), Split::Test, &opts, seed).unwrap();
+        // Half of each class's 10 readable images, whatever the seed.
+        assert_eq!(train.set.class_counts(), vec![5, 5]);
+        assert_eq!(test.set.class_counts(), vec![5, 5]);
+        assert_eq!(train.skipped.len(), 20);
+    }
+}
+
+/// A folder of 3 classes with train/ and test/, where class "c" has no test images.
+fn three_class_folder(root: &Path) {
+    for (split, n, classes) in [
+        ("train", 8, vec!["a", "b", "c"]),
+        ("test", 3, vec!["a", "b"]),
+    ] {
+        for (k, class) in classes.iter().enumerate() {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                gray(20 + 90 * k as u8 + i)
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn few_classes_say_top_k_with_the_real_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    three_class_folder(&data);
+    let run = tmp.path().join("run");
+    let sets = [
+        "data.source=folder".to_string(),
+        format!("data.dir={}", data.display()),
+        "data.folder.channels=1".into(),
+        "data.folder.height=6".into(),
+        "data.folder.width=6".into(),
+        "data.valid_fraction=0.25".into(),
+        "train.epochs=3".into(),
+        "train.batch_size=4".into(),
+        format!("output.dir={}", run.display()),
+    ];
+    let mut args = vec!["train".to_string()];
+    for s in &sets {
+        args.extend(["--set".to_string(), s.clone()]);
+    }
+    let out = linclass(
+        &repo_root(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("top-3") && !stdout.contains("top-5"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with("epoch,train_loss,train_acc,train_top3,valid_loss,valid_acc,valid_top3,"),
+        "{csv}"
+    );
+
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["k"], 3);
+    assert!(
+        json["topk"].as_f64().is_some() && json.get("top5").is_none(),
+        "{json}"
+    );
+    assert_eq!(json["per_class"][2]["class"], "c");
+    assert!(json["per_class"][2]["accuracy"].is_null(), "{json}");
+    assert_eq!(json["per_class"][2]["total"], 0);
+    assert!(
+        !json["hardest"].as_array().unwrap().contains(&"c".into()),
+        "{json}"
+    );
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("top-3 accuracy") && !text.contains("top-5"),
+        "{text}"
+    );
+    let c_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("c "))
+        .unwrap();
+    assert!(
+        c_line.contains("n/a") && !c_line.contains("0.00%"),
+        "{text}"
+    );
+    let out = linclass(&repo_root(), &["report", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("top-3") && !html.contains("top-5"));
+
+    // One class is not a classification problem.
+    let one = tmp.path().join("one");
+    std::fs::create_dir_all(one.join("only")).unwrap();
+    for i in 0..5 {
+        gray(i)
+            .save(one.join("only").join(format!("{i}.png")))
+            .unwrap();
+    }
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--set",
+            "data.source=folder",
+            "--set",
+            &format!("data.dir={}", one.display()),
+            "--set",
+            &format!("output.dir={}", tmp.path().join("run1").display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 class (only)") && err.contains("at least 2"),
+        "{err}"
+    );
+}

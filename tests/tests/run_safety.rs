@@ -1,0 +1,411 @@
+//! A run directory is never changed by a failing command, no record Burn would panic on reaches
+//! it, the run keeps its best epoch, and divergence is caught when the loss explodes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::{GrayImage, Luma};
+use linclass_tests::{describe, linclass, md5_hex, repo_root};
+
+/// Every file under `dir` (relative path → MD5).
+fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().to_path_buf();
+                out.insert(rel, md5_hex(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn image(value: u8, i: u32) -> GrayImage {
+    GrayImage::from_fn(6, 6, |x, y| {
+        Luma([value.wrapping_add(((x + y + i) % 7) as u8)])
+    })
+}
+
+/// A folder of classes `a` (dark) and `b` (light), `n` images each.
+fn write_folder(root: &Path, n: u32) {
+    for (class, value) in [("a", 30u8), ("b", 200u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..n {
+            image(value, i)
+                .save(root.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+fn run_cli(args: &[&str]) -> std::process::Output {
+    linclass(&repo_root(), args)
+}
+
+fn train_folder(data: &Path, run: &Path, epochs: usize) {
+    let out = run_cli(&[
+        "train",
+        "--quiet",
+        "--set",
+        "data.source=folder",
+        "--set",
+        &format!("data.dir={}", data.display()),
+        "--set",
+        "data.folder.channels=1",
+        "--set",
+        "data.folder.height=6",
+        "--set",
+        "data.folder.width=6",
+        "--set",
+        "data.valid_fraction=0.25",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        &format!("train.epochs={epochs}"),
+        "--set",
+        &format!("output.dir={}", run.display()),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// Makes a finished run look interrupted after its last epoch: its config asks for more.
+fn ask_for_epochs(run: &Path, epochs: usize) {
+    let info = run.join("run.toml");
+    let text = std::fs::read_to_string(&info).unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    let mut in_train = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_train = line.trim() == "[config.train]";
+        }
+        if in_train && line.starts_with("epochs = ") {
+            lines.push(format!("epochs = {epochs}"));
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    std::fs::write(&info, lines.join("\n") + "\n").unwrap();
+}
+
+/// Runs a command that must fail with one error line (status 2, no panic) containing `expect`.
+fn fails(args: &[&str], expect: &[&str]) {
+    let out = run_cli(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{args:?}: {stderr}");
+    for e in expect {
+        assert!(
+            errors[0].contains(e),
+            "{args:?}: expected {e:?} in {}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn failing_commands_leave_the_run_directory_as_it_was() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    train_folder(&data, &run, 2);
+    let finished = hashes(&run);
+    let r = run.to_str().unwrap();
+
+    // Resume of a finished run.
+    fails(&["train", "--resume", r], &["all 2 epochs are done"]);
+    assert_eq!(hashes(&run), finished);
+
+    // An interrupted run (it asks for 4 epochs, 2 are done) whose data has changed.
+    ask_for_epochs(&run, 4);
+    let before = hashes(&run);
+    std::fs::create_dir_all(data.join("c")).unwrap();
+    for i in 0..12 {
+        image(120, i)
+            .save(data.join("c").join(format!("{i}.png")))
+            .unwrap();
+    }
+    fails(
+        &["train", "--resume", r],
+        &[
+            "cannot resume",
+            "classes [\"a\", \"b\"] are now [\"a\", \"b\", \"c\"]",
+        ],
+    );
+    assert_eq!(hashes(&run), before);
+    // eval of the untouched 2-class run still works afterwards (once the folder is back).
+    std::fs::remove_dir_all(data.join("c")).unwrap();
+    // Images added to a class.
+    for i in 0..3 {
+        image(40, i)
+            .save(data.join("a").join(format!("extra{i}.png")))
+            .unwrap();
+    }
+    fails(
+        &["train", "--resume", r],
+        &["cannot resume", "training and", "validation images are now"],
+    );
+    assert_eq!(hashes(&run), before);
+    for i in 0..3 {
+        std::fs::remove_file(data.join("a").join(format!("extra{i}.png"))).unwrap();
+    }
+
+    // Commands given a damaged record.
+    let record = run.join("model.bpk");
+    let good = std::fs::read(&record).unwrap();
+    std::fs::write(&record, &good[..good.len() / 2]).unwrap();
+    let damaged = hashes(&run);
+    let picture = tmp.path().join("digit.png");
+    image(30, 0).save(&picture).unwrap();
+    for args in [
+        vec!["eval", r],
+        vec!["predict", r, picture.to_str().unwrap()],
+        vec!["templates", r],
+        vec!["report", r],
+    ] {
+        fails(&args, &["model.bpk"]);
+        assert_eq!(hashes(&run), damaged, "{args:?}");
+    }
+    std::fs::write(&record, &good).unwrap();
+
+    // Undamaged again, the interrupted run resumes from its data and finishes.
+    let out = run_cli(&["train", "--resume", r, "--quiet"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+}
+
+#[test]
+fn records_of_another_shape_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let two = tmp.path().join("two");
+    write_folder(&two, 8);
+    let three = tmp.path().join("three");
+    write_folder(&three, 8);
+    std::fs::create_dir_all(three.join("c")).unwrap();
+    for i in 0..8 {
+        image(120, i)
+            .save(three.join("c").join(format!("{i}.png")))
+            .unwrap();
+    }
+    let (run2, run3) = (tmp.path().join("run2"), tmp.path().join("run3"));
+    train_folder(&two, &run2, 2);
+    train_folder(&three, &run3, 2);
+    // The 3-class record in the 2-class run.
+    std::fs::copy(run3.join("model.bpk"), run2.join("model.bpk")).unwrap();
+    let picture = tmp.path().join("x.png");
+    image(30, 0).save(&picture).unwrap();
+    let r = run2.to_str().unwrap();
+    for args in [
+        vec!["eval", r],
+        vec!["predict", r, picture.to_str().unwrap()],
+        vec!["templates", r],
+        vec!["report", r],
+    ] {
+        fails(&args, &["model.bpk", "2-class model"]);
+    }
+    // Garbage that is not a record at all.
+    std::fs::write(run2.join("model.bpk"), b"not a burnpack file").unwrap();
+    fails(&["eval", r], &["model.bpk"]);
+}
+
+#[test]
+fn resume_passes_over_a_damaged_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    train_folder(&data, &run, 3);
+    ask_for_epochs(&run, 5);
+    let r = run.to_str().unwrap();
+    let ckpt = run.join("checkpoint");
+    // The newest checkpoint cut short, as a kill while it was written leaves it.
+    for kind in ["model", "optim"] {
+        let path = ckpt.join(format!("{kind}-3.bpk"));
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    }
+    let out = run_cli(&["train", "--resume", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("checkpoint of epoch 3 is damaged")
+            && stderr.contains("resuming from epoch 2"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("resuming") && stdout.contains("after epoch 2"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let epochs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, ["1", "2", "3", "4", "5"], "{csv}");
+
+    // No checkpoint loads: an error that says so, and nothing changes.
+    ask_for_epochs(&run, 7);
+    for entry in std::fs::read_dir(&ckpt).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::write(&path, b"cut").unwrap();
+    }
+    let before = hashes(&run);
+    fails(&["train", "--resume", r], &["no checkpoint loads"]);
+    assert_eq!(hashes(&run), before);
+}
+
+/// (epoch, valid loss, kept) of each metrics.csv row.
+fn rows(run: &Path) -> Vec<(usize, f64, bool)> {
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",seconds,kept"));
+    lines
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            (v[0].parse().unwrap(), v[4].parse().unwrap(), v[10] == "1")
+        })
+        .collect()
+}
+
+fn weights(run: &Path, record: &Path) -> Vec<f32> {
+    let info = linclass::runfiles::RunDir::new(run).load_info().unwrap();
+    let device = linclass::backend::Backend::Cpu.device().unwrap();
+    let model = linclass::runfiles::load_record(record, &info.model, &device).unwrap();
+    model.templates().into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn the_best_validation_epoch_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = |keep: &str, run: &Path| {
+        let out = run_cli(&[
+            "train",
+            "--quiet",
+            "--set",
+            "data.train_limit=2000",
+            "--set",
+            "optimizer.lr=3",
+            "--set",
+            "train.batch_size=16",
+            "--set",
+            "train.epochs=6",
+            "--set",
+            &format!("train.keep={keep}"),
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ]);
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let best = tmp.path().join("best");
+    let stdout = train("best", &best);
+    let rows_best = rows(&best);
+    let lowest = rows_best
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|r| r.0)
+        .unwrap();
+    let kept: Vec<usize> = rows_best.iter().filter(|r| r.2).map(|r| r.0).collect();
+    assert_eq!(kept, vec![lowest], "{rows_best:?}");
+    assert!(
+        stdout.contains(&format!("kept epoch {lowest} (lowest validation loss)")),
+        "{stdout}"
+    );
+    // The record is that epoch's model.
+    let ckpt = best.join("checkpoint").join(format!("model-{lowest}.bpk"));
+    let model = linclass::training::load_checkpoint_model(
+        &linclass::runfiles::RunDir::new(&best),
+        lowest,
+        &linclass::runfiles::RunDir::new(&best)
+            .load_info()
+            .unwrap()
+            .model,
+        linclass::config::LossKind::CrossEntropy,
+        &linclass::backend::Backend::Cpu.device().unwrap(),
+    )
+    .unwrap();
+    assert!(ckpt.is_file());
+    assert_eq!(
+        weights(&best, &best.join("model.bpk")),
+        model.templates().into_data().try_to_vec::<f32>().unwrap()
+    );
+
+    let last = tmp.path().join("last");
+    let stdout = train("last", &last);
+    let rows_last = rows(&last);
+    assert!(rows_last.last().unwrap().2 && rows_last.iter().filter(|r| r.2).count() == 1);
+    assert!(stdout.contains("kept epoch 6 (the last)"), "{stdout}");
+    // Same seed, same epochs: the two runs differ only in what they keep.
+    assert_eq!(
+        rows_best.iter().map(|r| r.1).collect::<Vec<_>>(),
+        rows_last.iter().map(|r| r.1).collect::<Vec<_>>()
+    );
+    if lowest != 6 {
+        assert_ne!(
+            weights(&best, &best.join("model.bpk")),
+            weights(&last, &last.join("model.bpk"))
+        );
+    }
+}
+
+#[test]
+fn an_exploding_loss_is_divergence_and_the_best_epoch_before_it_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    // The squared error at a rate just above its stable range: finite, but growing every epoch.
+    let out = run_cli(&[
+        "train",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        "train.loss=squared_error",
+        "--set",
+        "optimizer.lr=0.026",
+        "--set",
+        "train.epochs=10",
+        "--set",
+        &format!("output.dir={}", run.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("training diverged") && stderr.contains("above 100"),
+        "{stderr}"
+    );
+    let rows = rows(&run);
+    assert!(!rows.is_empty() && rows.len() < 10, "{rows:?}");
+    let best = rows.iter().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+    assert!(
+        stderr.contains(&format!("the model after epoch {best} was kept")),
+        "{stderr}\n{rows:?}"
+    );
+    // What was kept is a usable model, far better than chance.
+    let out = run_cli(&["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["top1"].as_f64().unwrap() > 0.15, "{json}");
+
+    // Cross-entropy at an absurd rate: the bound is 100 × ln 10.
+    let out = run_cli(&[
+        "train",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        "optimizer.lr=5000",
+        "--set",
+        &format!("output.dir={}", tmp.path().join("ce").display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ln 10"), "{stderr}");
+}

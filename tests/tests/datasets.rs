@@ -62,7 +62,7 @@ fn cifar10_malformed_files_are_named() {
     std::fs::write(&batch, &bad).unwrap();
     let e = err(DatasetKind::Cifar10, tmp.path(), Split::Train);
     assert!(
-        e.contains("record 1: label 10 is out of range (expected 0..10)"),
+        e.contains("record 1: label 10 is out of range (expected 0 to 9)"),
         "{e}"
     );
 
@@ -117,7 +117,7 @@ fn cifar100_fine_and_coarse_labels() {
     std::fs::write(&path, &bytes).unwrap();
     let e = err(DatasetKind::Cifar100, tmp.path(), Split::Train);
     assert!(
-        e.contains("train.bin: record 0: label 100 is out of range (expected 0..100)"),
+        e.contains("train.bin: record 0: label 100 is out of range (expected 0 to 99)"),
         "{e}"
     );
     bytes[1] = 0;
@@ -127,7 +127,7 @@ fn cifar100_fine_and_coarse_labels() {
     src.label = LabelKind::Coarse;
     let e = src.open(Split::Train, &mut Silent).unwrap_err().to_string();
     assert!(
-        e.contains("label 20 is out of range (expected 0..20)"),
+        e.contains("label 20 is out of range (expected 0 to 19)"),
         "{e}"
     );
 

@@ -169,7 +169,7 @@ fn label_out_of_range_is_an_error() {
     .unwrap();
     let e = error_of(tmp.path());
     assert!(
-        e.contains("label 10 at index 1 is out of range (expected 0..10)"),
+        e.contains("label 10 at index 1 is out of range (expected 0 to 9)"),
         "{e}"
     );
 }

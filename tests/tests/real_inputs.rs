@@ -694,6 +694,22 @@ fn split_folders_are_recognized_in_their_usual_names() {
         e.contains("no test/ (or val/") && e.contains("root/<class>/<images>"),
         "{e}"
     );
+    // train/, val/ and test/: test/ is the test split, and val/ is said to be left out.
+    let tmp = tempfile::tempdir().unwrap();
+    write_split_tree(tmp.path(), "train", "test");
+    write_split_tree(tmp.path(), "train", "val");
+    let mut src = DataSource::new(DatasetKind::Folder);
+    src.dir = tmp.path().to_path_buf();
+    src.folder = small_options();
+    let train = src.open(Split::Train, &mut Silent).unwrap();
+    assert!(
+        train
+            .warnings
+            .iter()
+            .any(|w| w.contains("val/ is not read")),
+        "{:?}",
+        train.warnings
+    );
     // A class that happens to be called "train" (of images) is a class.
     let tmp = tempfile::tempdir().unwrap();
     for class in ["train", "bus"] {

@@ -409,3 +409,27 @@ fn an_exploding_loss_is_divergence_and_the_best_epoch_before_it_is_kept() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ln 10"), "{stderr}");
 }
+
+#[test]
+fn a_moved_run_resumes_and_renamed_classes_are_not_evaluated_by_position() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    train_folder(&data, &run, 2);
+    ask_for_epochs(&run, 3);
+    // Moved elsewhere: where the run lives is not part of what it was trained on.
+    let moved = tmp.path().join("elsewhere").join("run");
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&run, &moved).unwrap();
+    let out = run_cli(&["train", "--resume", moved.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(rows(&moved).len(), 3);
+
+    // A class folder renamed after training: same count, other names.
+    std::fs::rename(data.join("a"), data.join("z")).unwrap();
+    fails(
+        &["eval", moved.to_str().unwrap()],
+        &["classes [\"b\", \"z\"] are not the run's [\"a\", \"b\"]"],
+    );
+}

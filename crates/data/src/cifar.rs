@@ -138,7 +138,10 @@ pub fn parse_records(
         if label >= num_classes {
             return Err(DataError::format(
                 path,
-                format!("record {i}: label {label} is out of range (expected 0..{num_classes})"),
+                format!(
+                    "record {i}: label {label} is out of range (expected 0 to {})",
+                    num_classes.saturating_sub(1)
+                ),
             ));
         }
         labels.push(label as u16);

@@ -127,6 +127,8 @@ pub struct FolderSet {
     pub set: ImageSet,
     /// Files that were not read, with the reason.
     pub skipped: Vec<Skipped>,
+    /// Folders that were not read (reported with the training split).
+    pub notes: Vec<String>,
 }
 
 /// Whether a name is something an operating system or archiver leaves beside the images.
@@ -233,8 +235,9 @@ fn scan_classes(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<(String, V
     Ok(classes.into_iter().map(|(n, _, f)| (n, f)).collect())
 }
 
-/// The train and test folders of `root`, when it is laid out that way.
-fn split_dirs(root: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
+/// The train and test folders of `root`, when it is laid out that way, and the names of
+/// other test-like folders that are not read (`val/` beside `test/`).
+fn split_dirs(root: &Path) -> Result<Option<(PathBuf, PathBuf, Vec<String>)>> {
     let dirs: Vec<PathBuf> = entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
     let named = |names: &[&str]| {
         names.iter().find_map(|want| {
@@ -251,7 +254,17 @@ fn split_dirs(root: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
     // A class may be called "train" (trains, cars, buses): a split folder holds folders.
     let holds_folders = entries(train)?.iter().any(|p| p.is_dir());
     match named(&TEST_NAMES) {
-        Some(test) if holds_folders => Ok(Some((train.clone(), test.clone()))),
+        Some(test) if holds_folders => {
+            // train/ + val/ + test/: val/ is not read, which is said, not silent.
+            let unused: Vec<String> = dirs
+                .iter()
+                .filter(|d| *d != test)
+                .filter_map(|d| d.file_name()?.to_str())
+                .filter(|n| TEST_NAMES.iter().any(|t| n.eq_ignore_ascii_case(t)))
+                .map(String::from)
+                .collect();
+            Ok(Some((train.clone(), test.clone(), unused)))
+        }
         None if holds_folders => Err(DataError::format(
             root,
             format!(
@@ -273,6 +286,8 @@ pub struct Listing {
     pub train: Vec<Vec<PathBuf>>,
     pub test: Option<Vec<Vec<PathBuf>>>,
     pub skipped: Vec<Skipped>,
+    /// Folders of the layout that are not read, one line each.
+    pub notes: Vec<String>,
 }
 
 /// Lists an image folder: its layout, classes and image files (nothing is decoded).
@@ -292,7 +307,7 @@ pub fn list(root: &Path) -> Result<Listing> {
         ));
     }
     let mut skipped = Vec::new();
-    let Some((train_dir, test_dir)) = split_dirs(root)? else {
+    let Some((train_dir, test_dir, unused)) = split_dirs(root)? else {
         let classes = scan_classes(root, &mut skipped)?;
         let (names, files) = classes.into_iter().unzip();
         return Ok(Listing {
@@ -300,8 +315,19 @@ pub fn list(root: &Path) -> Result<Listing> {
             train: files,
             test: None,
             skipped,
+            notes: Vec::new(),
         });
     };
+    let notes = unused
+        .iter()
+        .map(|n| {
+            format!(
+                "{}/ is not read: the test split is {}",
+                root.join(n).display(),
+                test_dir.display()
+            )
+        })
+        .collect();
     let train = scan_classes(&train_dir, &mut skipped)?;
     let names: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
     let mut test = vec![Vec::new(); names.len()];
@@ -323,6 +349,7 @@ pub fn list(root: &Path) -> Result<Listing> {
         train: train.into_iter().map(|(_, f)| f).collect(),
         test: Some(test),
         skipped,
+        notes,
     })
 }
 
@@ -375,10 +402,10 @@ pub fn read_folder(
     let listing = list(root)?;
     // Files that are not images are reported once, with the training split (which lists the
     // whole folder); unreadable ones with the split that decoded them.
-    let mut skipped = if split == Split::Train {
-        listing.skipped
+    let (mut skipped, notes) = if split == Split::Train {
+        (listing.skipped, listing.notes)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let chosen: Vec<Vec<PathBuf>> = match (listing.test, split) {
         (Some(_), Split::Train) => listing.train,
@@ -399,14 +426,21 @@ pub fn read_folder(
                 }
                 let (train, test) = hold_out(&decoded, options.test_fraction, seed);
                 let part = if split == Split::Train { train } else { test };
-                return assemble(root, split, part, shape, listing.classes, skipped);
+                return assemble(root, split, part, shape, listing.classes, (skipped, notes));
             }
             let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
             if split == Split::Train { train } else { test }
         }
     };
     let decoded = decode_classes(&chosen, shape, options.skip_unreadable, &mut skipped)?;
-    assemble(root, split, decoded, shape, listing.classes, skipped)
+    assemble(
+        root,
+        split,
+        decoded,
+        shape,
+        listing.classes,
+        (skipped, notes),
+    )
 }
 
 /// Decodes the files of each class; undecodable files are skipped (`skip`) or an error.
@@ -449,7 +483,7 @@ fn assemble(
     per_class: Vec<Vec<Vec<u8>>>,
     shape: [usize; 3],
     classes: Vec<String>,
-    skipped: Vec<Skipped>,
+    (skipped, notes): (Vec<Skipped>, Vec<String>),
 ) -> Result<FolderSet> {
     let n: usize = per_class.iter().map(Vec::len).sum();
     let mut pixels = Vec::with_capacity(n * shape.iter().product::<usize>());
@@ -469,5 +503,6 @@ fn assemble(
     Ok(FolderSet {
         set: ImageSet::new(pixels, labels, shape, classes)?,
         skipped,
+        notes,
     })
 }

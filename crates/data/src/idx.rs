@@ -175,18 +175,23 @@ pub fn check_magic(bytes: &[u8], path: &Path, role: IdxRole) -> Result<()> {
 /// Parses the bytes of an IDX file that plays `role`: the right magic number and no zero size.
 pub fn parse_role(bytes: &[u8], path: &Path, role: IdxRole) -> Result<IdxArray> {
     check_magic(bytes, path, role)?;
-    let arr = parse_idx(bytes, path)?;
-    if arr.dims.contains(&0) {
+    // Sizes are read before the data is measured against them: a zero is named as such.
+    let dims: Vec<usize> = bytes
+        .get(4..4 + 4 * role.ndim())
+        .unwrap_or_default()
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    if dims.contains(&0) {
         return Err(DataError::format(
             path,
             format!(
-                "IDX dimensions {:?} contain a zero size; {} needs every size above zero",
-                arr.dims,
+                "IDX dimensions {dims:?} contain a zero size; {} needs every size above zero",
                 role.name()
             ),
         ));
     }
-    Ok(arr)
+    parse_idx(bytes, path)
 }
 
 /// Parses an images file ([N, H, W]); returns the pixels, N and the image shape [1, H, W].
@@ -217,7 +222,10 @@ pub fn parse_labels(bytes: &[u8], path: &Path, num_classes: usize) -> Result<Vec
     {
         return Err(DataError::format(
             path,
-            format!("label {l} at index {i} is out of range (expected 0..{num_classes})"),
+            format!(
+                "label {l} at index {i} is out of range (expected 0 to {})",
+                num_classes - 1
+            ),
         ));
     }
     Ok(arr.data.into_iter().map(u16::from).collect())

@@ -393,6 +393,7 @@ impl DataSource {
                     ));
                 }
                 let read = read_folder(&dir, split, &self.folder, self.seed)?;
+                warnings.extend(read.notes);
                 warnings.extend(describe_skipped(&read.skipped).map(|line| {
                     format!(
                         "{} ({} split): {line}",

@@ -353,5 +353,12 @@ fn check_fits(info: &crate::runfiles::RunInfo, set: &linclass_data::ImageSet) ->
             info.model.input_shape
         );
     }
+    if set.classes() != info.classes {
+        anyhow::bail!(
+            "the test data's classes {:?} are not the run's {:?} (renamed or reordered class folders?)",
+            set.classes(),
+            info.classes
+        );
+    }
     Ok(())
 }

@@ -240,6 +240,9 @@ impl Evaluation {
         s.push_str(&format!("\neasiest classes: {}\n", list(&self.easiest)));
         s.push_str(&format!("hardest classes: {}\n", list(&self.hardest)));
         s.push_str("most confused (true -> predicted): ");
+        if self.confused_pairs.is_empty() {
+            s.push_str("none, every test image was classified right");
+        }
         s.push_str(
             &self
                 .confused_pairs

@@ -236,8 +236,9 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
         .unwrap_or(0);
     if finished >= epochs || last_checkpoint(&run, epochs) == Some(epochs) {
         bail!(
-            "{}: all {epochs} epochs are done; raise train.epochs to train further",
-            run.path.display()
+            "{}: all {epochs} epochs are done; to train further, raise `epochs` under [config.train] in {}",
+            run.path.display(),
+            run.file(crate::runfiles::INFO_FILE).display()
         );
     }
     let device = backend.device()?;
@@ -329,10 +330,23 @@ fn data_changes(recorded: &RunInfo, now: &RunInfo) -> Vec<String> {
     if changes.is_empty() && recorded.normalization != now.normalization {
         changes.push("the pixel statistics (normalization) differ: the images changed".into());
     }
-    if changes.is_empty() && (recorded.model != now.model || recorded.config != now.config) {
+    // Where the run lives is not part of what it was trained on: it may have been moved.
+    let mut recorded_config = recorded.config.clone();
+    recorded_config.output.dir = now.config.output.dir.clone();
+    if changes.is_empty() && (recorded.model != now.model || recorded_config != now.config) {
         changes.push("the model or config differs from run.toml".into());
     }
     changes
+}
+
+/// The records of the epochs whose checkpoints are complete: an epoch stopped during its
+/// validation pass has a (partial) record but no checkpoint, and cannot be kept.
+fn checkpointed(run: &RunDir, log: &EpochLog, config: &ExperimentConfig) -> Vec<EpochRecord> {
+    let done = complete_checkpoints(run, config.train.epochs);
+    log.records()
+        .into_iter()
+        .filter(|r| done.contains(&r.epoch))
+        .collect()
 }
 
 /// Why a run ended early without an error of its own.
@@ -340,16 +354,26 @@ fn data_changes(recorded: &RunInfo, now: &RunInfo) -> Vec<String> {
 pub struct Interrupted {
     pub run: PathBuf,
     pub kept: String,
+    /// Whether a checkpoint exists to resume from.
+    pub resumable: bool,
 }
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "training interrupted; {}; continue with `linclass train --resume {}`",
-            self.kept,
-            self.run.display()
-        )
+        if self.resumable {
+            write!(
+                f,
+                "training interrupted; {}; continue with `linclass train --resume {}`",
+                self.kept,
+                self.run.display()
+            )
+        } else {
+            write!(
+                f,
+                "training interrupted before the first epoch ended; {}; start it again with `linclass train`",
+                self.kept
+            )
+        }
     }
 }
 
@@ -520,7 +544,7 @@ fn train_from(
     }
     if let Some(diverged) = log.divergence() {
         // The last epochs may already have been overshooting: keep the best one.
-        let best = crate::progress::kept_epoch(&log.records(), true);
+        let best = crate::progress::kept_epoch(&checkpointed(&run, &log, config), true);
         let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
             "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
@@ -528,10 +552,14 @@ fn train_from(
         ));
     }
     if result.interrupted.is_some() {
-        let kept = keep_checkpoint(&run, log.kept_epoch(), &model_config, config, &device);
+        let finished = checkpointed(&run, &log, config);
+        let keep_best = config.train.keep == Keep::Best;
+        let epoch = crate::progress::kept_epoch(&finished, keep_best);
+        let kept = keep_checkpoint(&run, epoch, &model_config, config, &device);
         return Err(Interrupted {
             run: run.path.clone(),
             kept,
+            resumable: !finished.is_empty(),
         }
         .into());
     }

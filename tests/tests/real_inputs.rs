@@ -219,6 +219,37 @@ fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
 }
 
 #[test]
+fn a_header_claiming_a_huge_image_is_refused_before_allocating() {
+    // A PNG (found by fuzzing) whose header says 5 × 2,113,929,220 pixels: 10 GB decoded.
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+        out
+    };
+    let mut ihdr = 5u32.to_be_bytes().to_vec();
+    ihdr.extend(2_113_929_220u32.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    zlib.write_all(&[0; 64]).unwrap();
+    png.extend(chunk(b"IDAT", &zlib.finish().unwrap()));
+    png.extend(chunk(b"IEND", &[]));
+    let e = decode_bytes(&png, [1, 8, 8], Path::new("bomb.png"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bomb.png") && e.contains("5×2113929220") && e.contains("512 MiB"),
+        "{e}"
+    );
+}
+
+#[test]
 fn exif_orientation_is_applied_before_resizing() {
     // Stored 40 wide × 20 high, bright on the left; "rotate 90° clockwise to show" puts the
     // bright half on top of a 20 × 40 picture.

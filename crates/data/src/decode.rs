@@ -20,6 +20,9 @@ pub const IMAGE_EXTENSIONS: [&str; 15] = [
 /// The formats of `IMAGE_EXTENSIONS`, for messages.
 pub const IMAGE_FORMATS: &str = "PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA or QOI";
 
+/// The most memory one image may take once decoded (about 134 megapixels of RGBA).
+pub const MAX_DECODED_BYTES: u64 = 512 << 20;
+
 pub fn is_image_file(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -64,6 +67,18 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
         reader.set_format(format);
     }
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    // A header may claim any size: refuse before allocating what it claims.
+    let (width, height) = decoder.dimensions();
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(DataError::format(
+            path,
+            format!(
+                "a {width}×{height} image needs {} MiB decoded, more than the {} MiB allowed per image",
+                decoder.total_bytes() >> 20,
+                MAX_DECODED_BYTES >> 20
+            ),
+        ));
+    }
     // A broken EXIF block is not worth refusing the picture for: it is shown as stored.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;

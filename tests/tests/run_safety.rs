@@ -433,3 +433,49 @@ fn a_moved_run_resumes_and_renamed_classes_are_not_evaluated_by_position() {
         &["classes [\"b\", \"z\"] are not the run's [\"a\", \"b\"]"],
     );
 }
+
+#[test]
+fn a_new_run_that_fails_before_its_first_epoch_leaves_the_earlier_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    train_folder(&data, &run, 2);
+    let before = hashes(&run);
+    // MNIST into the same directory at an absurd rate: diverges in its first epoch.
+    fails(
+        &[
+            "train",
+            "--set",
+            "data.train_limit=3000",
+            "--set",
+            "optimizer.lr=5000",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+        &["training diverged", "no epoch finished"],
+    );
+    assert_eq!(hashes(&run), before);
+    // One that finishes replaces it.
+    let out = run_cli(&[
+        "train",
+        "--quiet",
+        "--set",
+        "data.train_limit=300",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        &format!("output.dir={}", run.display()),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let info = std::fs::read_to_string(run.join("run.toml")).unwrap();
+    assert!(info.contains("source = \"mnist\""), "{info}");
+    let names: Vec<String> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with(".replaced")),
+        "{names:?}"
+    );
+}

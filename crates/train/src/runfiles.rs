@@ -64,6 +64,56 @@ fn replace_file(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     Ok(())
 }
 
+/// Every file and folder a run writes, as `set_aside` moves them.
+const RUN_FILES: [&str; 9] = [
+    RECORD_FILE,
+    INFO_FILE,
+    METRICS_FILE,
+    "curves.png",
+    "confusion.png",
+    "templates.png",
+    "report.html",
+    "checkpoint",
+    "templates",
+];
+
+/// An earlier run's files moved aside while a new run trains in its directory. Dropped without
+/// [`Aside::keep_new`], it removes the new run's files and puts the earlier ones back.
+pub struct Aside {
+    run: RunDir,
+    backup: PathBuf,
+    moved: Vec<&'static str>,
+    keep_new: bool,
+}
+
+impl Aside {
+    /// The new run has something worth keeping (an epoch finished): the earlier run goes.
+    pub fn keep_new(&mut self) {
+        self.keep_new = true;
+    }
+}
+
+impl Drop for Aside {
+    fn drop(&mut self) {
+        if self.keep_new {
+            let _ = std::fs::remove_dir_all(&self.backup);
+            return;
+        }
+        for name in RUN_FILES {
+            let path = self.run.file(name);
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+        for name in &self.moved {
+            let _ = std::fs::rename(self.backup.join(name), self.run.file(name));
+        }
+        let _ = std::fs::remove_dir(&self.backup);
+    }
+}
+
 /// Sizes of the parts of the data a run was trained and checked on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,31 +160,28 @@ impl RunDir {
         Ok(())
     }
 
-    /// Removes what an earlier run left in the directory (record, metrics, checkpoints,
-    /// pictures), so that nothing stale sits beside the new run's files.
-    pub fn clear(&self) -> Result<()> {
-        for name in [
-            RECORD_FILE,
-            METRICS_FILE,
-            "curves.png",
-            "confusion.png",
-            "templates.png",
-            "report.html",
-        ] {
+    /// Moves what an earlier run left in the directory (record, config, metrics, checkpoints,
+    /// pictures) into a hidden folder, so that nothing stale sits beside the new run's files and
+    /// the earlier run can be put back if the new one fails before its first epoch.
+    pub fn set_aside(&self) -> Result<Aside> {
+        let backup = self.file(&format!(".replaced-{}", std::process::id()));
+        let mut moved = Vec::new();
+        for name in RUN_FILES {
             let path = self.file(name);
             if path.exists() {
-                std::fs::remove_file(&path)
-                    .map_err(|e| anyhow!("cannot remove {}: {e}", path.display()))?;
+                std::fs::create_dir_all(&backup)
+                    .map_err(|e| anyhow!("cannot create {}: {e}", backup.display()))?;
+                std::fs::rename(&path, backup.join(name))
+                    .map_err(|e| anyhow!("cannot move {} aside: {e}", path.display()))?;
+                moved.push(name);
             }
         }
-        for dir in ["checkpoint", "templates"] {
-            let path = self.file(dir);
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-                    .map_err(|e| anyhow!("cannot remove {}: {e}", path.display()))?;
-            }
-        }
-        Ok(())
+        Ok(Aside {
+            run: self.clone(),
+            backup,
+            moved,
+            keep_new: false,
+        })
     }
 
     pub fn save_info(&self, info: &RunInfo) -> Result<()> {

@@ -449,10 +449,17 @@ fn train_from(
         }
         None => {
             run.create()?;
-            run.clear()?;
-            run.save_info(&info)?;
         }
     }
+    // A new run replaces an earlier one in the same directory only once an epoch has finished.
+    let mut aside = match resume {
+        None => {
+            let aside = run.set_aside()?;
+            run.save_info(&info)?;
+            Some(aside)
+        }
+        Some(_) => None,
+    };
     if !quiet {
         match resume_at {
             Some(done) => println!(
@@ -539,6 +546,11 @@ fn train_from(
         .launch(Learner::new(model, sgd(config).init(), schedule));
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(result.renderer);
+    if let Some(aside) = aside.as_mut()
+        && !checkpointed(&run, &log, config).is_empty()
+    {
+        aside.keep_new();
+    }
     if let Some(error) = result.error {
         return Err(anyhow!("training failed: {error}"));
     }

@@ -260,3 +260,17 @@ pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
     linclass_data::mnist::hex(&md5::Md5::digest(bytes))
 }
+
+/// The real MNIST split shipped with the project, as an `ImageSet` (panics if it cannot be read).
+pub fn real_mnist(split: linclass_data::mnist::Split) -> linclass_data::ImageSet {
+    use linclass_data::mnist;
+    mnist::read_split(
+        &mnist_dir(),
+        split,
+        &mnist::DIGITS,
+        &linclass_data::official::Expect::default(),
+        &mnist::MNIST_SUMS,
+        &mut Vec::new(),
+    )
+    .expect("the shipped MNIST reads")
+}

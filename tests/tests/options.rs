@@ -144,7 +144,7 @@ fn squared_error_and_cross_entropy_both_learn() {
     let tmp = tempfile::tempdir().unwrap();
     for (loss, lr) in [
         ("cross_entropy", "0.1"),
-        ("squared_error", "0.01"),
+        ("squared_error", "0.1"),
         ("nll", "0.1"),
     ] {
         let run = tmp.path().join(loss);
@@ -192,6 +192,7 @@ fn nll_equals_cross_entropy_and_squared_error_is_the_lecture_formula() {
                 .enumerate()
                 .map(|(k, v)| (v - f64::from(k == t)).powi(2))
                 .sum::<f64>()
+                / 3.0 // mean over the 3 classes
         })
         .sum::<f64>()
         / 3.0;

@@ -91,8 +91,8 @@ fn mnist_templates_curves_confusion_and_report() {
     for (i, a) in each.iter().enumerate() {
         assert_eq!(a.dimensions(), (112, 112));
         assert!(spread(a) > 10.0, "template {i} is blank");
-        // Grayscale model: gray pictures.
-        assert!(a.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+        // Grayscale model: the red–white–blue scale, both sides used.
+        assert!(a.pixels().any(|p| p[0] > p[2] + 40) && a.pixels().any(|p| p[2] > p[0] + 40));
         for b in &each[i + 1..] {
             assert_ne!(a, b);
         }
@@ -240,4 +240,83 @@ fn rgb_templates_and_a_hundred_classes_in_one_grid() {
         std::fs::read_dir(out.join("templates")).unwrap().count(),
         100
     );
+}
+
+#[test]
+fn zero_initialised_templates_are_exactly_zero_where_the_data_is_always_zero() {
+    use linclass::backend::Backend;
+    use linclass::runfiles::RunDir;
+    use linclass_data::mnist::Split;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    // The default config (zero init), on the first 3000 real training images.
+    train(
+        &run,
+        "configs/mnist.toml",
+        &["data.train_limit=3000".into(), "train.epochs=2".into()],
+    );
+    let set = linclass_tests::real_mnist(Split::Train).truncated(3000);
+    // Pixels that are 0 in every one of these images (so in every training image of the run):
+    // their inputs are 0, their weights never receive a gradient.
+    let always_zero: Vec<usize> = (0..784)
+        .filter(|&j| (0..set.len()).all(|i| set.image(i)[j] == 0))
+        .collect();
+    assert!(always_zero.len() > 50, "{}", always_zero.len());
+
+    let dir = RunDir::new(&run);
+    let info = dir.load_info().unwrap();
+    let model = dir
+        .load_model(&info, &Backend::Cpu.device().unwrap())
+        .unwrap();
+    let w: Vec<f32> = model.weights().into_data().try_into_vec::<f32>().unwrap();
+    for k in 0..10 {
+        let row = &w[k * 784..(k + 1) * 784];
+        for &j in &always_zero {
+            assert_eq!(row[j], 0.0, "class {k}, pixel {j}");
+        }
+        // Elsewhere it learned something.
+        assert!(row.iter().any(|&v| v > 0.0) && row.iter().any(|&v| v < 0.0));
+    }
+
+    // In the pictures (28 × 28 shown 4× larger) those pixels are the neutral white; the others
+    // are on the red (positive) and blue (negative) sides of the scale.
+    for scale in ["per-class", "shared"] {
+        let out = tmp.path().join(scale);
+        run_ok(&[
+            "templates",
+            run.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--scale",
+            scale,
+        ]);
+        let files = class_pictures(&out);
+        assert_eq!(files.len(), 10);
+        for (k, file) in files.iter().enumerate() {
+            let img = load(file);
+            for &j in &always_zero {
+                let (x, y) = ((j % 28) as u32 * 4 + 1, (j / 28) as u32 * 4 + 1);
+                assert_eq!(img.get_pixel(x, y).0, [255, 255, 255], "{scale} {k} {j}");
+            }
+            let red = img.pixels().filter(|p| p[0] > p[2] + 40).count();
+            let blue = img.pixels().filter(|p| p[2] > p[0] + 40).count();
+            assert!(red > 100 && blue > 100, "{scale} {k}: {red} red, {blue} blue");
+        }
+    }
+    // On their own scales, every template reaches a full end colour; on one shared scale, only
+    // those whose largest |weight| is (about) W's largest.
+    let full = |dir: &str| -> usize {
+        class_pictures(&tmp.path().join(dir))
+            .iter()
+            .filter(|f| {
+                load(f)
+                    .pixels()
+                    .any(|p| p.0 == [178, 24, 43] || p.0 == [33, 102, 172])
+            })
+            .count()
+    };
+    assert_eq!(full("per-class"), 10);
+    let shared = full("shared");
+    assert!((1..10).contains(&shared), "{shared}");
 }

@@ -370,7 +370,7 @@ fn an_exploding_loss_is_divergence_and_the_best_epoch_before_it_is_kept() {
         "--set",
         "train.loss=squared_error",
         "--set",
-        "optimizer.lr=0.026",
+        "optimizer.lr=0.26",
         "--set",
         "train.epochs=10",
         "--set",
@@ -379,7 +379,7 @@ fn an_exploding_loss_is_divergence_and_the_best_epoch_before_it_is_kept() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("training diverged") && stderr.contains("above 100"),
+        stderr.contains("training diverged") && stderr.contains("above 10.000 (100 × 1/10"),
         "{stderr}"
     );
     let rows = rows(&run);

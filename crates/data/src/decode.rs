@@ -83,6 +83,18 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);
+    Ok(convert_image(img, [c, h, w]))
+}
+
+/// Converts a decoded image to `shape` = [channels, height, width], channel-major u8: alpha
+/// composited over white ([`over_white`]), resized (bilinear, widened when shrinking) to
+/// height × width, then luminance for one channel or RGB for three. The image is taken as it is
+/// (apply its EXIF orientation first if it has one).
+///
+/// Panics if `channels` is not 1 or 3 (the callers check it).
+pub fn convert_image(img: DynamicImage, shape: [usize; 3]) -> Vec<u8> {
+    let [c, h, w] = shape;
+    assert!(matches!(c, 1 | 3), "{c} channels");
     let img = over_white(img);
     let img = if img.width() as usize == w && img.height() as usize == h {
         img
@@ -90,7 +102,7 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
         img.resize_exact(w as u32, h as u32, FilterType::Triangle)
     };
     if c == 1 {
-        return Ok(img.into_luma8().into_raw());
+        return img.into_luma8().into_raw();
     }
     let rgb = img.into_rgb8();
     let plane = h * w;
@@ -100,7 +112,7 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
             out[ch * plane + i] = v;
         }
     }
-    Ok(out)
+    out
 }
 
 /// An image with transparency as a viewer shows it on a white page: each pixel blended with

@@ -16,10 +16,11 @@ const BIAS_ID: u64 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Init {
-    /// All zeros: fine for a convex model such as this one.
+    /// All zeros: the default. The loss is convex in W and b, so no symmetry needs breaking,
+    /// and weights on pixels that are constant 0 in the data stay exactly 0 (clean templates).
+    #[default]
     Zeros,
     /// Burn's default for `Linear`: uniform in ±1/√D.
-    #[default]
     Uniform,
     /// Normal with mean 0 and the configured standard deviation.
     Normal,
@@ -46,7 +47,7 @@ impl LinearClassifierConfig {
             input_shape,
             num_classes,
             bias: true,
-            init: Init::Uniform,
+            init: Init::Zeros,
             init_std: 0.01,
         }
     }

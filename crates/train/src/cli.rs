@@ -12,6 +12,7 @@ use crate::backend::Backend;
 use crate::config::ExperimentConfig;
 use crate::datasets::open_split;
 use crate::eval::evaluate;
+use crate::classifier::Classifier;
 use crate::predict::predict;
 use crate::runfiles::{RunDir, write_atomic};
 
@@ -72,9 +73,24 @@ enum Command {
         /// Folder for the pictures (default: the run directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Colour scale: each template's own (per-class) or one for all (shared, to compare
+        /// templates). Zero is always the neutral colour.
+        #[arg(long, value_enum, default_value_t)]
+        scale: crate::pictures::templates::TemplateScale,
     },
     /// Write a self-contained HTML report of a run (RUN/report.html).
     Report { run: PathBuf },
+    /// Write a run's model for other tools: safetensors with `weight` [C, D] and `bias` [C]
+    /// (PyTorch nn.Linear's names and layout) and the input's shape, normalization and classes
+    /// as metadata.
+    Export {
+        run: PathBuf,
+        #[arg(long, value_enum, default_value = "safetensors")]
+        format: crate::export::ExportFormat,
+        /// Output file (default: RUN/model.safetensors).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Train every combination of a grid of values; rank by validation accuracy.
     Sweep {
         #[arg(long, default_value = "configs/mnist.toml")]
@@ -232,11 +248,9 @@ fn run(cli: Cli) -> Result<()> {
             invert,
             json,
         } => {
-            let run = RunDir::new(run);
-            let info = run.load_info()?;
             let device = backend.device()?;
-            let model = run.load_model(&info, &device)?;
-            let predictions = predict(&model, &info, &images, invert, &device)?;
+            let classifier = Classifier::load(&run, &device)?.inverted(invert);
+            let predictions = predict(&classifier, &images)?;
             if json {
                 println!("{}", serde_json::to_string(&predictions)?);
             } else {
@@ -254,18 +268,35 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Templates { run, out } => {
+        Command::Templates { run, out, scale } => {
             let run = RunDir::new(run);
             let info = run.load_info()?;
             let device = backend.device()?;
             let model = run.load_model(&info, &device)?;
             let out = out.unwrap_or_else(|| run.path.clone());
-            let (grid, each) = crate::visuals::write_templates(&out, &model, &info.classes)?;
+            let (grid, each) = crate::visuals::write_templates(&out, &model, &info.classes, scale)?;
             println!(
                 "wrote {} and {} class templates in {}",
                 grid.display(),
                 each.len(),
                 out.join(crate::visuals::TEMPLATES_DIR).display()
+            );
+            Ok(())
+        }
+        Command::Export { run, format, out } => {
+            let run = RunDir::new(run);
+            let info = run.load_info()?;
+            let device = backend.device()?;
+            let model = run.load_model(&info, &device)?;
+            let out = out.unwrap_or_else(|| crate::export::default_path(&run, format));
+            crate::export::export(&model, &info, format, &out)?;
+            println!(
+                "wrote {} (weight [{}, {}], bias, input {:?}, {} classes)",
+                out.display(),
+                model.num_classes(),
+                model.input_shape().iter().product::<usize>(),
+                info.model.input_shape,
+                info.classes.len()
             );
             Ok(())
         }

@@ -89,7 +89,7 @@ impl Default for DataConfig {
 pub struct ModelConfig {
     /// Whether f(x) = Wx + b has the bias b.
     pub bias: bool,
-    /// "zeros", "uniform" (Burn's default, ±1/√D) or "normal" (std `init_std`).
+    /// "zeros" (the default), "uniform" (Burn's default, ±1/√D) or "normal" (std `init_std`).
     pub init: Init,
     pub init_std: f64,
 }
@@ -98,7 +98,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             bias: true,
-            init: Init::Uniform,
+            init: Init::Zeros,
             init_std: 0.01,
         }
     }
@@ -109,8 +109,9 @@ impl Default for ModelConfig {
 pub struct OptimizerConfig {
     /// "sgd".
     pub name: OptimizerName,
-    /// Learning rate, > 0.
-    pub lr: f64,
+    /// Learning rate, > 0: one for every loss, or one per loss
+    /// (`{ cross_entropy = 0.5, squared_error = 0.1 }`).
+    pub lr: LearningRate,
     /// Momentum in [0, 1); 0 is plain SGD.
     pub momentum: f64,
     /// L2 penalty added to the gradient, ≥ 0.
@@ -121,6 +122,84 @@ pub struct OptimizerConfig {
     pub step_epochs: usize,
     pub step_gamma: f64,
     pub min_lr: f64,
+}
+
+/// The learning rate: one number for every loss, or one per loss. The squared error's
+/// curvature grows with the inputs' size while the cross-entropy's gradient stays bounded, so a
+/// rate that suits the cross-entropy can make the squared error diverge; a config can then give
+/// each its own. NLL has the cross-entropy's gradients and uses its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum LearningRate {
+    All(f64),
+    PerLoss {
+        cross_entropy: f64,
+        squared_error: f64,
+    },
+}
+
+impl LearningRate {
+    /// The rate used with `loss`.
+    pub fn for_loss(self, loss: LossKind) -> f64 {
+        match (self, loss) {
+            (LearningRate::All(lr), _) => lr,
+            (LearningRate::PerLoss { squared_error, .. }, LossKind::SquaredError) => squared_error,
+            (LearningRate::PerLoss { cross_entropy, .. }, _) => cross_entropy,
+        }
+    }
+
+    fn values(self) -> Vec<f64> {
+        match self {
+            LearningRate::All(lr) => vec![lr],
+            LearningRate::PerLoss {
+                cross_entropy,
+                squared_error,
+            } => vec![cross_entropy, squared_error],
+        }
+    }
+}
+
+impl std::fmt::Display for LearningRate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LearningRate::All(lr) => write!(f, "{lr}"),
+            LearningRate::PerLoss {
+                cross_entropy,
+                squared_error,
+            } => write!(
+                f,
+                "{{ cross_entropy = {cross_entropy}, squared_error = {squared_error} }}"
+            ),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LearningRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            All(f64),
+            PerLoss(PerLoss),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct PerLoss {
+            cross_entropy: f64,
+            squared_error: f64,
+        }
+        match Raw::deserialize(d) {
+            Ok(Raw::All(lr)) => Ok(LearningRate::All(lr)),
+            Ok(Raw::PerLoss(p)) => Ok(LearningRate::PerLoss {
+                cross_entropy: p.cross_entropy,
+                squared_error: p.squared_error,
+            }),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a learning rate (a number) or one per loss, \
+                 { cross_entropy = 0.5, squared_error = 0.1 }",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +220,7 @@ impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
             name: OptimizerName::Sgd,
-            lr: 0.5,
+            lr: LearningRate::All(0.5),
             momentum: 0.0,
             weight_decay: 0.0,
             schedule: Schedule::Constant,
@@ -161,7 +240,7 @@ pub struct TrainConfig {
     /// epoch over the whole training part).
     pub batch_size: BatchSize,
     /// "cross_entropy" (softmax + cross-entropy), "squared_error" (between the scores and the
-    /// one-hot label) or "nll" (log-softmax + negative log-likelihood).
+    /// one-hot label, mean over classes as PyTorch's `MSELoss`) or "nll" (log-softmax + negative log-likelihood).
     pub loss: LossKind,
     /// Stop when the validation loss has not improved for this many epochs (0: never).
     pub early_stopping_patience: usize,
@@ -314,6 +393,11 @@ fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
 }
 
 impl ExperimentConfig {
+    /// The learning rate for the configured loss.
+    pub fn lr(&self) -> f64 {
+        self.optimizer.lr.for_loss(self.train.loss)
+    }
+
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
@@ -379,7 +463,7 @@ impl ExperimentConfig {
             );
         }
         let o = &self.optimizer;
-        if !(o.lr.is_finite() && o.lr > 0.0) {
+        if !o.lr.values().iter().all(|lr| lr.is_finite() && *lr > 0.0) {
             bail!("optimizer.lr = {}: expected a positive number", o.lr);
         }
         if !(0.0..1.0).contains(&o.momentum) {
@@ -409,7 +493,13 @@ impl ExperimentConfig {
                 o.step_gamma
             );
         }
-        if o.schedule == Schedule::Cosine && !(o.min_lr >= 0.0 && o.min_lr < o.lr && o.lr <= 1.0) {
+        if o.schedule == Schedule::Cosine
+            && !o
+                .lr
+                .values()
+                .iter()
+                .all(|&lr| o.min_lr >= 0.0 && o.min_lr < lr && lr <= 1.0)
+        {
             bail!(
                 "optimizer.min_lr = {}, optimizer.lr = {}: the cosine schedule needs 0 <= min_lr < lr <= 1",
                 o.min_lr,
@@ -540,7 +630,7 @@ mod tests {
                 "data.normalize=standardize".into(),
             ])
             .unwrap();
-        assert_eq!(c.optimizer.lr, 0.05);
+        assert_eq!(c.optimizer.lr, LearningRate::All(0.05));
         assert_eq!(c.train.epochs, 3);
         assert_eq!(c.output.dir, PathBuf::from("runs/x"));
         assert_eq!(c.data.normalize, NormalizeKind::Standardize);

@@ -30,11 +30,13 @@ pub fn host_loss(kind: LossKind, s: &[f64], y: usize) -> f64 {
             let lse = max + s.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
             lse - s[y]
         }
-        LossKind::SquaredError => s
-            .iter()
-            .enumerate()
-            .map(|(k, v)| (v - f64::from(k == y)).powi(2))
-            .sum(),
+        LossKind::SquaredError => {
+            s.iter()
+                .enumerate()
+                .map(|(k, v)| (v - f64::from(k == y)).powi(2))
+                .sum::<f64>()
+                / s.len() as f64
+        }
     }
 }
 

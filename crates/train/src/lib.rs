@@ -3,11 +3,13 @@
 
 pub mod backend;
 pub mod bench;
+pub mod classifier;
 pub mod cli;
 pub mod config;
 pub mod datainfo;
 pub mod datasets;
 pub mod eval;
+pub mod export;
 pub mod gradcheck;
 pub mod metrics;
 pub mod pictures;

@@ -57,9 +57,11 @@ pub fn loss(kind: LossKind, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tenso
             picked.mean().neg()
         }
         LossKind::SquaredError => {
+            // Mean over classes and images, as PyTorch's `MSELoss`: C times smaller than the
+            // sum over classes, so it trains at learning rates near the cross-entropy's.
             let classes = logits.dims()[1];
             let onehot = targets.one_hot(classes).float();
-            (logits - onehot).powi_scalar(2).sum_dim(1).mean()
+            (logits - onehot).powi_scalar(2).mean()
         }
     }
 }
@@ -112,14 +114,15 @@ pub fn sgd(config: &ExperimentConfig) -> SgdConfig {
 /// The learning-rate schedule, stepped once per gradient step by the learner.
 pub fn scheduler(config: &ExperimentConfig, steps_per_epoch: usize) -> Result<ModuleLrScheduler> {
     let o = &config.optimizer;
+    let lr = config.lr();
     let total = (steps_per_epoch * config.train.epochs).max(1);
     match o.schedule {
-        Schedule::Constant => Ok(o.lr.into()),
-        Schedule::Step => StepLrSchedulerConfig::new(o.lr, o.step_epochs * steps_per_epoch)
+        Schedule::Constant => Ok(lr.into()),
+        Schedule::Step => StepLrSchedulerConfig::new(lr, o.step_epochs * steps_per_epoch)
             .with_gamma(o.step_gamma)
             .init()
             .map_err(|e| anyhow!("optimizer.schedule = \"step\": {e}")),
-        Schedule::Cosine => CosineAnnealingLrSchedulerConfig::new(o.lr, total)
+        Schedule::Cosine => CosineAnnealingLrSchedulerConfig::new(lr, total)
             .with_min_lr(o.min_lr)
             .init()
             .map_err(|e| anyhow!("optimizer.schedule = \"cosine\": {e}")),
@@ -199,7 +202,7 @@ fn keep_checkpoint(
 }
 
 /// The loss of the all-zero model (every class scored alike): ln C for cross-entropy and NLL,
-/// 1 for the squared error against one-hot targets summed over classes. A training loss far
+/// 1/C for the squared error against one-hot targets (a mean over the C classes). A training loss far
 /// above it means the steps are overshooting: divergence, even while still finite.
 pub fn zero_model_loss(kind: LossKind, classes: usize) -> (f64, String) {
     match kind {
@@ -207,7 +210,10 @@ pub fn zero_model_loss(kind: LossKind, classes: usize) -> (f64, String) {
             (classes as f64).ln(),
             format!("ln {classes}, the loss of the all-zero model"),
         ),
-        LossKind::SquaredError => (1.0, "1, the loss of the all-zero model".to_string()),
+        LossKind::SquaredError => (
+            1.0 / classes as f64,
+            format!("1/{classes}, the loss of the all-zero model"),
+        ),
     }
 }
 
@@ -475,7 +481,7 @@ fn train_from(
                 info.data.valid,
                 config.train.epochs,
                 config.train.batch_size,
-                config.optimizer.lr,
+                config.lr(),
                 backend.name()
             ),
         }
@@ -559,8 +565,8 @@ fn train_from(
         let best = crate::progress::kept_epoch(&checkpointed(&run, &log, config), true);
         let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
-            "training diverged: {diverged}; try a smaller learning rate than optimizer.lr = {}; {kept}",
-            config.optimizer.lr
+            "training diverged: {diverged}; try a smaller learning rate than {} (optimizer.lr); {kept}",
+            config.lr()
         ));
     }
     if result.interrupted.is_some() {

@@ -13,7 +13,7 @@ use crate::pictures::canvas::{png_bytes, upscale};
 use crate::pictures::confusion::heatmap;
 use crate::pictures::curves::{curves, read_metrics_csv};
 use crate::pictures::report::{Mistake, ReportParts, html};
-use crate::pictures::templates::{grid, templates, zoom};
+use crate::pictures::templates::{TemplateScale, grid, templates, zoom};
 use crate::runfiles::{METRICS_FILE, RunDir, RunInfo, write_atomic};
 
 pub const TEMPLATES_FILE: &str = "templates.png";
@@ -40,12 +40,14 @@ pub fn write_templates(
     out: &Path,
     model: &LinearClassifier,
     classes: &[String],
+    scale: TemplateScale,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
-    let images = templates(model);
+    let images = templates(model, scale);
+    let channels = model.input_shape()[0];
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let grid_path = out.join(TEMPLATES_FILE);
-    write_atomic(&grid_path, &grid(&images, classes).png())?;
+    write_atomic(&grid_path, &grid(&images, classes, channels, scale).png())?;
     let dir = out.join(TEMPLATES_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -111,7 +113,7 @@ pub fn write_report(
     test: Arc<ImageSet>,
     eval: &Evaluation,
 ) -> Result<PathBuf> {
-    let (grid_path, _) = write_templates(&run.path, model, &info.classes)?;
+    let (grid_path, _) = write_templates(&run.path, model, &info.classes, TemplateScale::PerClass)?;
     let templates_png = std::fs::read(&grid_path)?;
     let confusion = confusion_png(eval);
     write_atomic(&run.file(CONFUSION_FILE), &confusion)?;

@@ -40,6 +40,40 @@ fn spread(img: &RgbImage) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
 }
 
+/// The text of every `<text>` element of an SVG document (which must parse as XML).
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("SVG does not parse: {e}"));
+    doc.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .map(|n| n.text().unwrap_or("").trim().to_string())
+        .collect()
+}
+
+/// The filled square cells of a heat map SVG: (x, y, red channel of the fill).
+fn svg_cells(svg: &str) -> Vec<(i64, i64, u8)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter_map(|n| {
+            let num = |k: &str| n.attribute(k)?.parse::<f64>().ok();
+            let (x, y, w, h) = (num("x")?, num("y")?, num("width")?, num("height")?);
+            let fill = n.attribute("fill")?.strip_prefix('#')?;
+            let red = u8::from_str_radix(fill.get(0..2)?, 16).ok()?;
+            // Cells are squares of a few dozen pixels; the background is one big rectangle.
+            ((w - h).abs() <= 3.0 && (10.0..100.0).contains(&w))
+                .then_some((x.round() as i64, y.round() as i64, red))
+        })
+        .collect()
+}
+
+/// The distinct values, sorted.
+fn distinct(values: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut v: Vec<i64> = values.collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 fn class_pictures(run: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(run.join("templates"))
         .unwrap()
@@ -64,18 +98,46 @@ fn mnist_templates_curves_confusion_and_report() {
         ],
     );
 
-    // Training curves are drawn after every run.
+    // Training curves are drawn after every run: a PNG with both series and anti-aliased text
+    // (grey levels between black and white), and an SVG with the lecture's axis names and the
+    // kept epoch marked.
     let curves = load(&run.join("curves.png"));
-    assert_eq!(curves.dimensions(), (840, 280));
+    assert_eq!(curves.dimensions(), (960, 360));
     let blue = curves.pixels().filter(|p| p.0 == [31, 119, 180]).count();
     let orange = curves.pixels().filter(|p| p.0 == [255, 127, 14]).count();
     assert!(blue > 100 && orange > 100, "{blue} {orange}");
+    let title = image::imageops::crop_imm(&curves, 100, 0, 300, 30).to_image();
+    let greys = title
+        .pixels()
+        .filter(|p| p[0] == p[1] && p[1] == p[2] && (20..235).contains(&p[0]))
+        .count();
+    assert!(greys > 30, "no anti-aliased title text: {greys}");
+    let kept = std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .find(|l| l.ends_with(",1"))
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .unwrap();
+    let svg = std::fs::read_to_string(run.join("curves.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    for needle in [
+        "loss (cross-entropy)",
+        "accuracy (%)",
+        "epoch",
+        "train",
+        "valid",
+        &format!("kept epoch {kept}"),
+    ] {
+        assert!(texts.iter().any(|t| t == needle), "{needle} not in {texts:?}");
+    }
 
     let stdout = run_ok(&["templates", run.to_str().unwrap()]);
     assert!(stdout.contains("10 class templates"), "{stdout}");
     let grid = load(&run.join("templates.png"));
-    // 5 columns × 2 rows of 28×4 = 112-pixel cells with 8-pixel gaps and labels.
-    assert_eq!(grid.dimensions(), (608, 300));
+    // 5 columns × 2 rows of 28×4 = 112-pixel cells with 8-pixel gaps, a 28-pixel title and
+    // 20-pixel labels.
+    assert_eq!(grid.dimensions(), (608, 28 + 2 * (112 + 20 + 8) + 8));
     assert!(spread(&grid) > 20.0);
     let files = class_pictures(&run);
     assert_eq!(files.len(), 10);
@@ -108,23 +170,24 @@ fn mnist_templates_curves_confusion_and_report() {
         text.contains("most confused (true -> predicted):"),
         "{text}"
     );
-    let heat = load(&run.join("confusion.png"));
-    // Layout of a 10-class map: 40-pixel cells; the name column is 1 char + 16 px wide,
-    // the header 40 + 8 px tall.
-    let (left, top, cell) = (24u32, 48u32, 40u32);
-    let red = |t: u32, p: u32| heat.get_pixel(left + p * cell + 3, top + t * cell + 3)[0];
-    for t in 0..10 {
-        for p in 0..10 {
-            if p != t {
-                assert!(
-                    red(t, t) < red(t, p),
-                    "row {t}: diagonal {} vs column {p} {}",
-                    red(t, t),
-                    red(t, p)
-                );
-            }
-        }
+    // The cells of the SVG, row by row (top = class 0): each row's darkest is on the diagonal.
+    let svg = std::fs::read_to_string(run.join("confusion.svg")).unwrap();
+    let cells = svg_cells(&svg);
+    let xs = distinct(cells.iter().map(|c| c.0));
+    let ys = distinct(cells.iter().map(|c| c.1));
+    assert_eq!((xs.len(), ys.len()), (10, 10), "{cells:?}");
+    for (t, &y) in ys.iter().enumerate() {
+        let darkest = cells
+            .iter()
+            .filter(|c| c.1 == y)
+            .min_by_key(|c| c.2)
+            .unwrap();
+        assert_eq!(xs.iter().position(|&x| x == darkest.0), Some(t), "row {t}");
     }
+    let texts = svg_texts(&svg);
+    assert!(texts.iter().any(|t| t == "predicted") && texts.iter().any(|t| t == "true class"));
+    let heat = load(&run.join("confusion.png"));
+    assert!(spread(&heat) > 20.0);
     let json: serde_json::Value =
         serde_json::from_str(&run_ok(&["eval", run.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!(json["hardest"].as_array().unwrap().len(), 5);
@@ -144,6 +207,8 @@ fn mnist_templates_curves_confusion_and_report() {
         assert!(page.contains(needle), "report lacks {needle}");
     }
     assert!(page.matches("data:image/png;base64,").count() >= 10);
+    // The charts are inline SVG.
+    assert_eq!(page.matches("<svg").count(), 2);
     assert!(
         !page.contains("src=\"http"),
         "the page must be self-contained"
@@ -234,7 +299,7 @@ fn rgb_templates_and_a_hundred_classes_in_one_grid() {
     // 10 × 10 cells of 96 pixels, 8-pixel gaps, labels under each row.
     assert_eq!(
         grid.dimensions(),
-        (10 * 104 + 8, 24 + 10 * (96 + 14 + 8) + 8)
+        (10 * 104 + 8, 28 + 10 * (96 + 20 + 8) + 8)
     );
     assert_eq!(
         std::fs::read_dir(out.join("templates")).unwrap().count(),

@@ -14,7 +14,7 @@ use crate::datasets::open_split;
 use crate::eval::evaluate;
 use crate::classifier::Classifier;
 use crate::predict::predict;
-use crate::runfiles::{RunDir, write_atomic};
+use crate::runfiles::RunDir;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -197,7 +197,7 @@ fn run(cli: Cli) -> Result<()> {
                     crate::training::train(&config, backend, quiet)?
                 }
             };
-            crate::visuals::write_curves(&trained.run)?;
+            crate::visuals::write_curves(&trained.run, &trained.info)?;
             let kept = trained
                 .epochs
                 .iter()
@@ -231,7 +231,7 @@ fn run(cli: Cli) -> Result<()> {
             check_fits(&info, &test)?;
             let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
             let picture = run.file(crate::visuals::CONFUSION_FILE);
-            if let Err(e) = write_atomic(&picture, &crate::visuals::confusion_png(&evaluation)) {
+            if let Err(e) = crate::visuals::write_confusion(&run, &evaluation) {
                 eprintln!("warning: {e:#}");
             }
             if json {

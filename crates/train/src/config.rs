@@ -284,6 +284,17 @@ pub enum LossKind {
     Nll,
 }
 
+impl LossKind {
+    /// The loss's name in words, e.g. for a chart's title.
+    pub fn lecture_name(self) -> &'static str {
+        match self {
+            LossKind::CrossEntropy => "cross-entropy",
+            LossKind::SquaredError => "squared error",
+            LossKind::Nll => "negative log-likelihood",
+        }
+    }
+}
+
 /// Images per gradient step: a number, or the whole training part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchSize {

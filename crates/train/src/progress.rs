@@ -22,94 +22,27 @@ use burn::train::renderer::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runfiles::{write_atomic, write_atomic_unsynced};
+use crate::runfiles::{EpochRecord, SplitMetrics, csv_header, kept_epoch, write_atomic, write_atomic_unsynced};
 
 /// Burn's names of the metrics the learner is given.
 pub const LOSS: &str = "Loss";
 pub const ACCURACY: &str = "Accuracy";
 pub const LEARNING_RATE: &str = "Learning Rate";
 
-/// Loss and accuracies (fractions in [0, 1]) of one split over one epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct SplitMetrics {
-    pub loss: f64,
-    pub accuracy: f64,
-    pub top5: f64,
-}
-
-/// One epoch's summary.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train: SplitMetrics,
-    pub valid: SplitMetrics,
-    /// Learning rate of the epoch's first step.
-    pub lr: f64,
-    /// Gradient steps taken in the epoch.
-    pub steps: usize,
-    pub seconds: f64,
-}
-
-/// The header of metrics.csv; the top-k columns name the k used (5, or fewer classes), and
-/// `kept` is 1 on the epoch whose model is the run's record (`train.keep`).
-pub fn csv_header(k: usize) -> String {
+/// The epoch's line on the terminal; `k` is the k of the top-k accuracy.
+pub fn epoch_line(record: &EpochRecord, total_epochs: usize, k: usize) -> String {
+    let (t, v) = (&record.train, &record.valid);
     format!(
-        "epoch,train_loss,train_acc,train_top{k},valid_loss,valid_acc,valid_top{k},lr,steps,seconds,kept"
+        "epoch {:>3}/{total_epochs}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top-{k} {:6.2}%  {:.2} s",
+        record.epoch,
+        t.loss,
+        100.0 * t.accuracy,
+        v.loss,
+        100.0 * v.accuracy,
+        100.0 * v.top5,
+        record.seconds
     )
 }
-
-/// The epoch of `records` that `train.keep` keeps: the lowest finite validation loss (the
-/// earliest of equals) for `best`, the last epoch for `last`.
-pub fn kept_epoch(records: &[EpochRecord], keep_best: bool) -> Option<usize> {
-    if !keep_best {
-        return records.last().map(|r| r.epoch);
-    }
-    records
-        .iter()
-        .filter(|r| r.valid.loss.is_finite())
-        .min_by(|a, b| {
-            a.valid
-                .loss
-                .total_cmp(&b.valid.loss)
-                .then(a.epoch.cmp(&b.epoch))
-        })
-        .map(|r| r.epoch)
-}
-
-impl EpochRecord {
-    pub fn csv_row(&self) -> String {
-        let (t, v) = (&self.train, &self.valid);
-        format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:e},{},{:.3}",
-            self.epoch,
-            t.loss,
-            t.accuracy,
-            t.top5,
-            v.loss,
-            v.accuracy,
-            v.top5,
-            self.lr,
-            self.steps,
-            self.seconds
-        )
-    }
-
-    /// The epoch's line on the terminal; `k` is the k of the top-k accuracy.
-    pub fn line(&self, total_epochs: usize, k: usize) -> String {
-        let (t, v) = (&self.train, &self.valid);
-        format!(
-            "epoch {:>3}/{total_epochs}  train loss {:.4} acc {:6.2}%  valid loss {:.4} acc {:6.2}% top-{k} {:6.2}%  {:.2} s",
-            self.epoch,
-            t.loss,
-            100.0 * t.accuracy,
-            v.loss,
-            100.0 * v.accuracy,
-            100.0 * v.top5,
-            self.seconds
-        )
-    }
-}
-
 type Key = (Split, usize, String);
 
 struct State {
@@ -163,7 +96,8 @@ impl EpochLog {
     pub fn restore(&self, csv: &std::path::Path, done: usize) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(csv)
             .map_err(|e| anyhow::anyhow!("{}: cannot read ({e})", csv.display()))?;
-        let records: Vec<EpochRecord> = crate::pictures::curves::read_metrics_csv(&text)
+        let records: Vec<EpochRecord> = crate::runfiles::read_metrics_csv(&text)
+            .0
             .into_iter()
             .filter(|r| r.epoch <= done)
             .collect();
@@ -353,7 +287,7 @@ impl MetricLogger for EpochLog {
         };
         state.epoch_started = Instant::now();
         if !state.quiet {
-            println!("{}", record.line(state.total_epochs, state.k));
+            println!("{}", epoch_line(&record, state.total_epochs, state.k));
         }
         state.records.push(record);
         state.csv = csv_text(&state.records, state.k, state.keep_best);

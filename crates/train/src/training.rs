@@ -32,8 +32,8 @@ use crate::backend::Backend;
 use crate::config::{ExperimentConfig, Keep, LossKind, Schedule};
 use crate::datasets::{check_test_split, open_training};
 use crate::metrics::TopKAccuracy;
-use crate::progress::{EpochLog, EpochRecord, Progress};
-use crate::runfiles::{DataSummary, METRICS_FILE, RunDir, RunInfo};
+use crate::progress::{EpochLog, Progress};
+use crate::runfiles::{DataSummary, EpochRecord, METRICS_FILE, RunDir, RunInfo};
 
 /// The classifier as the learner sees it: a train step (forward, loss, backward) and an
 /// inference step (forward, loss).
@@ -238,7 +238,7 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
     let info = run.load_info()?;
     let epochs = info.config.train.epochs;
     let finished = std::fs::read_to_string(run.file(METRICS_FILE))
-        .map(|t| crate::pictures::curves::read_metrics_csv(&t).len())
+        .map(|t| crate::runfiles::read_metrics_csv(&t).0.len())
         .unwrap_or(0);
     if finished >= epochs || last_checkpoint(&run, epochs) == Some(epochs) {
         bail!(
@@ -562,7 +562,7 @@ fn train_from(
     }
     if let Some(diverged) = log.divergence() {
         // The last epochs may already have been overshooting: keep the best one.
-        let best = crate::progress::kept_epoch(&checkpointed(&run, &log, config), true);
+        let best = crate::runfiles::kept_epoch(&checkpointed(&run, &log, config), true);
         let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
             "training diverged: {diverged}; try a smaller learning rate than {} (optimizer.lr); {kept}",
@@ -572,7 +572,7 @@ fn train_from(
     if result.interrupted.is_some() {
         let finished = checkpointed(&run, &log, config);
         let keep_best = config.train.keep == Keep::Best;
-        let epoch = crate::progress::kept_epoch(&finished, keep_best);
+        let epoch = crate::runfiles::kept_epoch(&finished, keep_best);
         let kept = keep_checkpoint(&run, epoch, &model_config, config, &device);
         return Err(Interrupted {
             run: run.path.clone(),

@@ -9,17 +9,19 @@ use linclass_data::ImageSet;
 use linclass_model::LinearClassifier;
 
 use crate::eval::Evaluation;
-use crate::pictures::canvas::{png_bytes, upscale};
-use crate::pictures::confusion::heatmap;
-use crate::pictures::curves::{curves, read_metrics_csv};
+use crate::pictures::confusion;
+use crate::pictures::curves::{self, Curves};
+use crate::pictures::raster::{png_bytes, upscale};
 use crate::pictures::report::{Mistake, ReportParts, html};
 use crate::pictures::templates::{TemplateScale, grid, templates, zoom};
-use crate::runfiles::{METRICS_FILE, RunDir, RunInfo, write_atomic};
+use crate::runfiles::{METRICS_FILE, RunDir, RunInfo, read_metrics_csv, write_atomic};
 
 pub const TEMPLATES_FILE: &str = "templates.png";
 pub const TEMPLATES_DIR: &str = "templates";
 pub const CURVES_FILE: &str = "curves.png";
+pub const CURVES_SVG: &str = "curves.svg";
 pub const CONFUSION_FILE: &str = "confusion.png";
+pub const CONFUSION_SVG: &str = "confusion.svg";
 pub const REPORT_FILE: &str = "report.html";
 
 /// A file-name-safe form of a class name.
@@ -47,7 +49,7 @@ pub fn write_templates(
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let grid_path = out.join(TEMPLATES_FILE);
-    write_atomic(&grid_path, &grid(&images, classes, channels, scale).png())?;
+    write_atomic(&grid_path, &png_bytes(&grid(&images, classes, channels, scale)?))?;
     let dir = out.join(TEMPLATES_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -61,24 +63,50 @@ pub fn write_templates(
     Ok((grid_path, paths))
 }
 
-/// The training curves of a run, from its metrics CSV (nothing if it has no epochs yet).
-pub fn curves_png(run: &RunDir) -> Option<Vec<u8>> {
-    let text = std::fs::read_to_string(run.file(METRICS_FILE)).ok()?;
-    let records = read_metrics_csv(&text);
-    (!records.is_empty()).then(|| curves(&records).png())
-}
-
-pub fn write_curves(run: &RunDir) -> Result<Option<PathBuf>> {
-    let Some(png) = curves_png(run) else {
+/// The training curves of a run as (SVG, PNG), from its metrics CSV (nothing if it has no
+/// epochs yet).
+pub fn curves_pictures(run: &RunDir, info: &RunInfo) -> Result<Option<(String, Vec<u8>)>> {
+    let Ok(text) = std::fs::read_to_string(run.file(METRICS_FILE)) else {
         return Ok(None);
     };
+    let (records, kept) = read_metrics_csv(&text);
+    if records.is_empty() {
+        return Ok(None);
+    }
+    let curves = Curves {
+        records: &records,
+        kept,
+        loss_name: info.config.train.loss.lecture_name(),
+    };
+    Ok(Some((curves::svg(&curves)?, png_bytes(&curves::bitmap(&curves)?))))
+}
+
+/// Writes curves.png and curves.svg into the run directory; returns the PNG's path.
+pub fn write_curves(run: &RunDir, info: &RunInfo) -> Result<Option<PathBuf>> {
+    let Some((svg, png)) = curves_pictures(run, info)? else {
+        return Ok(None);
+    };
+    write_atomic(&run.file(CURVES_SVG), svg.as_bytes())?;
     let path = run.file(CURVES_FILE);
     write_atomic(&path, &png)?;
     Ok(Some(path))
 }
 
-pub fn confusion_png(eval: &Evaluation) -> Vec<u8> {
-    heatmap(&eval.confusion, &eval.classes).png()
+/// The confusion matrix of an evaluation as (SVG, PNG).
+pub fn confusion_pictures(eval: &Evaluation) -> Result<(String, Vec<u8>)> {
+    Ok((
+        confusion::svg(&eval.confusion, &eval.classes)?,
+        png_bytes(&confusion::bitmap(&eval.confusion, &eval.classes)?),
+    ))
+}
+
+/// Writes confusion.png and confusion.svg into `run`; returns the PNG's path and the SVG.
+pub fn write_confusion(run: &RunDir, eval: &Evaluation) -> Result<(PathBuf, String)> {
+    let (svg, png) = confusion_pictures(eval)?;
+    write_atomic(&run.file(CONFUSION_SVG), svg.as_bytes())?;
+    let path = run.file(CONFUSION_FILE);
+    write_atomic(&path, &png)?;
+    Ok((path, svg))
 }
 
 /// Up to `n` misclassified images of `set`, as upscaled PNGs with their classes.
@@ -115,9 +143,9 @@ pub fn write_report(
 ) -> Result<PathBuf> {
     let (grid_path, _) = write_templates(&run.path, model, &info.classes, TemplateScale::PerClass)?;
     let templates_png = std::fs::read(&grid_path)?;
-    let confusion = confusion_png(eval);
-    write_atomic(&run.file(CONFUSION_FILE), &confusion)?;
-    let curves = curves_png(run);
+    let (_, confusion_svg) = write_confusion(run, eval)?;
+    let curves_svg = write_curves(run, info)?
+        .and_then(|_| std::fs::read_to_string(run.file(CURVES_SVG)).ok());
     let name = run.path.file_name().map_or_else(
         || run.path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -126,9 +154,9 @@ pub fn write_report(
         run_name: &name,
         info,
         eval,
-        curves_png: curves,
+        curves_svg,
         templates_png,
-        confusion_png: confusion,
+        confusion_svg,
         mistakes: mistakes(&test, eval, 24),
     });
     let path = run.file(REPORT_FILE);

@@ -1,30 +1,36 @@
-//! Training curves: train and valid loss and accuracy per epoch, from the metrics CSV.
+//! Training curves: train and valid loss and accuracy per epoch (from metrics.csv), with the
+//! kept epoch marked.
 
-use image::Rgb;
+use anyhow::Result;
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
-use crate::progress::EpochRecord;
+use super::charts::{self, BLUE, DARK, FONT, ORANGE, drawn};
+use crate::runfiles::EpochRecord;
 
-use super::canvas::{BLACK, BLUE, Canvas, DARK, GREY, ORANGE};
+/// Size of the curves picture in pixels: two panels side by side.
+pub const SIZE: (u32, u32) = (960, 360);
 
-const PANEL_W: u32 = 420;
-const PANEL_H: u32 = 280;
-const MARGIN_L: u32 = 64;
-const MARGIN_B: u32 = 40;
-const MARGIN_T: u32 = 30;
-
-/// Short decimal form of an axis value.
-fn tick_label(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+/// What the curves show.
+pub struct Curves<'a> {
+    pub records: &'a [EpochRecord],
+    /// The epoch whose model the run kept (marked), if known.
+    pub kept: Option<usize>,
+    /// The loss's name in the lecture's words, e.g. "cross-entropy".
+    pub loss_name: &'a str,
 }
 
-/// One panel: a title, axes with 5 ticks each, and a line per series.
-fn panel(canvas: &mut Canvas, left: u32, title: &str, series: &[(&str, Rgb<u8>, Vec<f64>)]) {
+/// One panel: `series` (name, colour, value per epoch) against the epoch.
+fn panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    series: &[(&str, RGBColor, Vec<f64>)],
+    epochs: &[usize],
+    kept: Option<usize>,
+    legend_at: SeriesLabelPosition,
+) -> Result<()> {
     let values: Vec<f64> = series
         .iter()
         .flat_map(|s| s.2.iter().copied())
@@ -41,126 +47,123 @@ fn panel(canvas: &mut Canvas, left: u32, title: &str, series: &[(&str, Rgb<u8>, 
     if hi - lo < 1e-9 {
         (lo, hi) = (lo - 0.5, hi + 0.5);
     }
-    let pad = (hi - lo) * 0.05;
+    let pad = (hi - lo) * 0.08;
     let (lo, hi) = (lo - pad, hi + pad);
-    let epochs = series.iter().map(|s| s.2.len()).max().unwrap_or(1).max(1);
-    let x0 = (left + MARGIN_L) as i64;
-    let y0 = MARGIN_T as i64;
-    let (pw, ph) = (
-        (PANEL_W - MARGIN_L - 16) as i64,
-        (PANEL_H - MARGIN_T - MARGIN_B) as i64,
-    );
-    let px = |e: usize| {
-        x0 + if epochs > 1 {
-            (e as i64 * pw) / (epochs as i64 - 1)
-        } else {
-            pw / 2
-        }
+    let first = epochs.first().copied().unwrap_or(1) as f64;
+    let last = epochs.last().copied().unwrap_or(1) as f64;
+    let (x0, x1) = if last > first {
+        (first, last)
+    } else {
+        (first - 0.5, first + 0.5)
     };
-    let py = |v: f64| y0 + ph - ((v - lo) / (hi - lo) * ph as f64).round() as i64;
-
-    canvas.text(x0, 8, title, 1, BLACK);
-    for t in 0..=4 {
-        let v = lo + (hi - lo) * t as f64 / 4.0;
-        let y = py(v);
-        canvas.line((x0, y), (x0 + pw, y), GREY, 1);
-        let label = tick_label(v);
-        canvas.text(
-            x0 - 6 - Canvas::text_width(&label, 1) as i64,
-            y - 4,
-            &label,
-            1,
-            DARK,
-        );
+    let mut chart = drawn(
+        ChartBuilder::on(area)
+            .caption(title, (FONT, 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, lo..hi),
+    )?;
+    drawn(
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc(y_desc)
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 16))
+            .x_labels(epochs.len().clamp(2, 10))
+            .x_label_formatter(&|v| format!("{}", v.round() as i64))
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw(),
+    )?;
+    if let Some(k) = kept {
+        let x = k as f64;
+        drawn(chart.draw_series(DashedLineSeries::new(
+            [(x, lo), (x, hi)],
+            6,
+            4,
+            DARK.stroke_width(1),
+        )))?
+        .label(format!("kept epoch {k}"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], DARK.stroke_width(1)));
     }
-    let step = epochs.div_ceil(8).max(1);
-    for e in (0..epochs).step_by(step) {
-        let label = (e + 1).to_string();
-        canvas.text(
-            px(e) - Canvas::text_width(&label, 1) as i64 / 2,
-            y0 + ph + 8,
-            &label,
-            1,
-            DARK,
-        );
-    }
-    canvas.text(x0 + pw / 2 - 20, y0 + ph + 24, "epoch", 1, DARK);
-    canvas.line((x0, y0), (x0, y0 + ph), BLACK, 1);
-    canvas.line((x0, y0 + ph), (x0 + pw, y0 + ph), BLACK, 1);
-
-    for (i, (name, color, ys)) in series.iter().enumerate() {
-        let points: Vec<(i64, i64)> = ys
+    for (name, colour, ys) in series {
+        let points: Vec<(f64, f64)> = epochs
             .iter()
-            .enumerate()
+            .zip(ys)
             .filter(|(_, v)| v.is_finite())
-            .map(|(e, &v)| (px(e), py(v)))
+            .map(|(&e, &v)| (e as f64, v))
             .collect();
-        for w in points.windows(2) {
-            canvas.line(w[0], w[1], *color, 2);
+        let colour = *colour;
+        drawn(chart.draw_series(LineSeries::new(
+            points.iter().copied(),
+            colour.stroke_width(2),
+        )))?
+        .label(*name)
+        .legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+        });
+        if points.len() <= 60 {
+            drawn(chart.draw_series(
+                points
+                    .iter()
+                    .map(|&p| Circle::new(p, 3, colour.filled())),
+            ))?;
         }
-        for &p in &points {
-            canvas.fill_rect(p.0 - 2, p.1 - 2, 5, 5, *color);
-        }
-        // Legend in the title row, right-aligned.
-        let lx = x0 + pw - 150 + i as i64 * 80;
-        let ly = 8;
-        canvas.fill_rect(lx, ly + 2, 14, 4, *color);
-        canvas.text(lx + 20, ly, name, 1, BLACK);
     }
+    drawn(
+        chart
+            .configure_series_labels()
+            .position(legend_at)
+            .label_font((FONT, 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .draw(),
+    )?;
+    Ok(())
 }
 
-/// Loss and accuracy side by side.
-pub fn curves(records: &[EpochRecord]) -> Canvas {
-    let mut canvas = Canvas::new(2 * PANEL_W, PANEL_H);
+/// Loss and accuracy side by side on `root`.
+pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, curves: &Curves) -> Result<()> {
+    drawn(root.fill(&WHITE))?;
+    let (left, right) = root.split_horizontally(SIZE.0 / 2);
+    let records = curves.records;
+    let epochs: Vec<usize> = records.iter().map(|r| r.epoch).collect();
     let pick = |f: fn(&EpochRecord) -> f64| records.iter().map(f).collect::<Vec<_>>();
     panel(
-        &mut canvas,
-        0,
-        "loss (cross-entropy)",
+        &left,
+        &format!("loss ({})", curves.loss_name),
+        "loss",
         &[
             ("train", BLUE, pick(|r| r.train.loss)),
             ("valid", ORANGE, pick(|r| r.valid.loss)),
         ],
-    );
+        &epochs,
+        curves.kept,
+        SeriesLabelPosition::UpperRight,
+    )?;
     panel(
-        &mut canvas,
-        PANEL_W,
+        &right,
+        "accuracy",
         "accuracy (%)",
         &[
             ("train", BLUE, pick(|r| 100.0 * r.train.accuracy)),
             ("valid", ORANGE, pick(|r| 100.0 * r.valid.accuracy)),
         ],
-    );
-    canvas
+        &epochs,
+        curves.kept,
+        SeriesLabelPosition::LowerRight,
+    )?;
+    Ok(())
 }
 
-/// Reads the epoch records back from a metrics CSV.
-pub fn read_metrics_csv(text: &str) -> Vec<EpochRecord> {
-    use crate::progress::SplitMetrics;
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let v: Vec<f64> = line
-                .split(',')
-                .map(|x| x.trim().parse().ok())
-                .collect::<Option<_>>()?;
-            // The `kept` column (11th) is not part of the record.
-            (v.len() == 10 || v.len() == 11).then(|| EpochRecord {
-                epoch: v[0] as usize,
-                train: SplitMetrics {
-                    loss: v[1],
-                    accuracy: v[2],
-                    top5: v[3],
-                },
-                valid: SplitMetrics {
-                    loss: v[4],
-                    accuracy: v[5],
-                    top5: v[6],
-                },
-                lr: v[7],
-                steps: v[8] as usize,
-                seconds: v[9],
-            })
-        })
-        .collect()
+/// The curves as an SVG document.
+pub fn svg(curves: &Curves) -> Result<String> {
+    charts::svg(SIZE, |root| draw(root, curves))
+}
+
+/// The curves as an RGB image.
+pub fn bitmap(curves: &Curves) -> Result<RgbImage> {
+    charts::bitmap(SIZE, |root| draw(root, curves))
 }

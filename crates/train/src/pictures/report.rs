@@ -1,6 +1,6 @@
 //! One self-contained HTML page about a run: config, data, curves, templates, confusion
-//! matrix, easiest and hardest classes, and misclassified test images. Images are embedded as
-//! base64 PNG data, so the page is a single file.
+//! matrix, easiest and hardest classes, and misclassified test images. Charts are inline SVG and
+//! images base64 PNG data, so the page is a single file.
 
 use base64::Engine;
 
@@ -18,9 +18,11 @@ pub struct ReportParts<'a> {
     pub run_name: &'a str,
     pub info: &'a RunInfo,
     pub eval: &'a Evaluation,
-    pub curves_png: Option<Vec<u8>>,
+    /// The training curves as an SVG document, if the run has epochs.
+    pub curves_svg: Option<String>,
     pub templates_png: Vec<u8>,
-    pub confusion_png: Vec<u8>,
+    /// The confusion matrix as an SVG document.
+    pub confusion_svg: String,
     pub mistakes: Vec<Mistake>,
 }
 
@@ -40,6 +42,12 @@ fn img(png: &[u8], alt: &str) -> String {
     )
 }
 
+/// An SVG document as an element of the page (its XML declaration dropped).
+fn inline_svg(svg: &str) -> String {
+    let start = svg.find("<svg").unwrap_or(0);
+    format!("<div class=\"chart\">{}</div>\n", &svg[start..])
+}
+
 pub fn html(parts: &ReportParts) -> String {
     let (info, eval) = (parts.info, parts.eval);
     let mut h = String::new();
@@ -53,7 +61,7 @@ pub fn html(parts: &ReportParts) -> String {
          table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}\
          pre{background:#f4f4f4;padding:1em;overflow:auto}.big{font-size:1.6em;font-weight:bold}\
          .grid{display:flex;flex-wrap:wrap;gap:10px}.grid figure{margin:0;text-align:center;font-size:.8em}\
-         img{max-width:100%;image-rendering:pixelated}</style></head><body>\n",
+         img{max-width:100%;image-rendering:pixelated}.chart svg{max-width:100%;height:auto}</style></head><body>\n",
     );
     h.push_str(&format!(
         "<h1>Linear classifier: {}</h1>\n",
@@ -75,14 +83,14 @@ pub fn html(parts: &ReportParts) -> String {
         "<tr><td>training</td><td>{}</td></tr><tr><td>validation</td><td>{}</td></tr><tr><td>test</td><td>{}</td></tr></table>\n",
         info.data.train, info.data.valid, eval.n
     ));
-    if let Some(curves) = &parts.curves_png {
+    if let Some(curves) = &parts.curves_svg {
         h.push_str("<h2>Training curves</h2>\n");
-        h.push_str(&img(curves, "training curves"));
+        h.push_str(&inline_svg(curves));
     }
-    h.push_str("<h2>Class templates</h2>\n<p>Each row of W reshaped to the image's shape, rescaled to its own range: the score of a class is the dot product of the image with its template (plus a bias).</p>\n");
+    h.push_str("<h2>Class templates</h2>\n<p>Each row of W reshaped to the image's shape: the score of a class is the dot product of the image with its template (plus a bias). Zero is neutral: white between red (positive) and blue (negative) weights for one channel; mid-grey for colour, where a pixel's colour is the one its weights favour. Each template uses its own scale (`linclass templates RUN --scale shared` draws all on one).</p>\n");
     h.push_str(&img(&parts.templates_png, "class templates"));
     h.push_str("<h2>Confusion matrix</h2>\n");
-    h.push_str(&img(&parts.confusion_png, "confusion matrix"));
+    h.push_str(&inline_svg(&parts.confusion_svg));
     h.push_str("<h2>Easiest and hardest classes</h2>\n<table><tr><th>easiest</th><th>accuracy</th><th>hardest</th><th>accuracy</th></tr>");
     let acc = |name: &String| eval.accuracy_percent(name);
     for (e, d) in eval.easiest.iter().zip(&eval.hardest) {

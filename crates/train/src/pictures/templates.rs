@@ -4,7 +4,10 @@
 use image::{Rgb, RgbImage};
 use linclass_model::LinearClassifier;
 
-use super::canvas::{BLACK, Canvas, GLYPH, upscale};
+use anyhow::Result;
+
+use super::charts::{fit, label};
+use super::raster::upscale;
 
 /// How the weights of the templates are mapped to colours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -122,13 +125,17 @@ fn legend(channels: usize, scale: TemplateScale) -> String {
     format!("templates (rows of W): {colours}; {scale}")
 }
 
-/// All templates in one labelled grid.
+/// Font size of the grid's labels, and the room a label line takes.
+const LABEL_SIZE: f64 = 14.0;
+const LABEL_H: u32 = 20;
+
+/// All templates in one labelled grid, with a title saying what the colours mean.
 pub fn grid(
     images: &[RgbImage],
     classes: &[String],
     channels: usize,
     scale: TemplateScale,
-) -> Canvas {
+) -> Result<RgbImage> {
     let n = images.len().max(1);
     let cols = if n <= 10 {
         n.min(5)
@@ -141,28 +148,26 @@ pub fn grid(
         .map_or((1, 1), |i| (i.width() as usize, i.height() as usize));
     let z = zoom(w.max(h));
     let (cell_w, cell_h) = (w as u32 * z, h as u32 * z);
-    let (pad, label_h) = (8u32, GLYPH + 6);
-    let title_h = 24;
+    let pad = 8u32;
+    let title_h = 28;
     let title = legend(channels, scale);
-    let width = (cols as u32 * (cell_w + pad) + pad).max(Canvas::text_width(&title, 1) + 2 * pad);
-    let height = title_h + rows as u32 * (cell_h + label_h + pad) + pad;
-    let mut canvas = Canvas::new(width, height);
-    canvas.text(pad as i64, 8, &title, 1, BLACK);
+    let width = (cols as u32 * (cell_w + pad) + pad)
+        .max(super::charts::text_width(&title, LABEL_SIZE) + 2 * pad);
+    let height = title_h + rows as u32 * (cell_h + LABEL_H + pad) + pad;
+    let mut canvas = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let mut texts = vec![(pad as i32, 6, title)];
     for (i, (img, name)) in images.iter().zip(classes).enumerate() {
         let (col, row) = ((i % cols) as u32, (i / cols) as u32);
         let x = pad + col * (cell_w + pad);
-        let y = title_h + row * (cell_h + label_h + pad);
-        canvas.blit(x as i64, y as i64, &upscale(img, z));
-        canvas.text_centered(
-            (x + cell_w / 2) as i64,
-            (y + cell_h + 3) as i64,
-            name,
-            1,
-            cell_w + pad,
-            BLACK,
-        );
+        let y = title_h + row * (cell_h + LABEL_H + pad);
+        image::imageops::replace(&mut canvas, &upscale(img, z), x.into(), y.into());
+        let name = fit(name, cell_w + pad / 2, LABEL_SIZE);
+        let tw = super::charts::text_width(&name, LABEL_SIZE);
+        let tx = x as i32 + (cell_w as i32 - tw as i32) / 2;
+        texts.push((tx, (y + cell_h + 3) as i32, name));
     }
-    canvas
+    label(&mut canvas, &texts, LABEL_SIZE)?;
+    Ok(canvas)
 }
 
 #[cfg(test)]

@@ -3,17 +3,20 @@
 set positional-arguments
 
 cargo_release := "cargo run --release -p linclass"
+# The wgpu build gets its own target folder (so that it and the CPU build both stay warm), unless
+# the user chose one with CARGO_TARGET_DIR: that choice is always kept.
+gpu_target := if env_var_or_default("CARGO_TARGET_DIR", "") == "" { "CARGO_TARGET_DIR=target/gpu" } else { "" }
 
 default:
     @just --list
 
 # Train on a backend (cpu, ndarray or gpu): just train cpu [CONFIG] [--set key=value ...]
 train backend="cpu" config="configs/mnist.toml" *args="":
-    CARGO_TARGET_DIR={{ if backend == "gpu" { "target/gpu" } else { "target" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+    {{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
 
 # Continue an interrupted run from its last checkpoint: just resume RUN [BACKEND]
 resume run backend="cpu":
-    CARGO_TARGET_DIR={{ if backend == "gpu" { "target/gpu" } else { "target" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
+    {{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
 
 # Evaluate a run on its test split: just eval RUN [--json]
 eval run *args="":
@@ -60,8 +63,9 @@ test-gpu *args="":
             exit 1
         fi
     fi
-    # The wgpu build lives in its own target folder, so that it and the CPU build stay warm.
-    export CARGO_TARGET_DIR=target/gpu
+    # The wgpu build lives in its own target folder, so that it and the CPU build stay warm
+    # (unless CARGO_TARGET_DIR says where builds go).
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/gpu}"
     # Mesa complains on every start without a runtime dir; give it a private one.
     if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR=$(mktemp -d); fi
     cargo build --release -p linclass --features gpu
@@ -73,8 +77,8 @@ bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
     for b in cpu ndarray; do \
-        ./target/release/linclass --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
-        ./target/release/linclass --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}}; \
+        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
+        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}}; \
     done
 
 # The same work in NumPy (and PyTorch when installed) in a virtualenv, then `just bench`: one run, side by side

@@ -19,10 +19,10 @@ fn run_ok(args: &[&str]) -> String {
 fn train_mnist(run: &Path, sets: &[&str]) {
     let out_dir = format!("output.dir={}", run.display());
     let mut args = vec!["train", "--quiet"];
-    for s in sets
-        .iter()
-        .copied()
-        .chain(["data.train_limit=4000", "train.epochs=2", out_dir.as_str()])
+    for s in
+        sets.iter()
+            .copied()
+            .chain(["data.train_limit=4000", "train.epochs=2", out_dir.as_str()])
     {
         args.extend(["--set", s]);
     }
@@ -72,7 +72,11 @@ fn in_memory_images_rank_like_the_files() {
         })
         .collect();
     // The CLI on the files.
-    let mut args = vec!["predict".to_string(), run.display().to_string(), "--json".into()];
+    let mut args = vec![
+        "predict".to_string(),
+        run.display().to_string(),
+        "--json".into(),
+    ];
     args.extend(files.iter().map(|f| f.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let json: serde_json::Value = serde_json::from_str(&run_ok(&args)).unwrap();
@@ -91,7 +95,11 @@ fn in_memory_images_rank_like_the_files() {
         assert!(one.windows(2).all(|w| w[0].probability >= w[1].probability));
         assert!((one.iter().map(|r| r.probability).sum::<f64>() - 1.0).abs() < 1e-6);
         assert_same(&one, &batch[i], "one vs batch");
-        assert_same(&one, &classifier.classify_pixels(pixels).unwrap()[0], "pixels");
+        assert_same(
+            &one,
+            &classifier.classify_pixels(pixels).unwrap()[0],
+            "pixels",
+        );
         // The CLI's top 5 are the API's first 5.
         let top = json[i]["top"].as_array().unwrap();
         assert_eq!(top.len(), 5);
@@ -125,7 +133,12 @@ fn in_memory_images_rank_like_the_files() {
     let logits = classifier.logits(&two).unwrap();
     assert_eq!(logits.len(), 20);
     let first = classifier.logits(&digits[0].1).unwrap();
-    assert!(logits[..10].iter().zip(&first).all(|(a, b)| (a - b).abs() < 1e-5));
+    assert!(
+        logits[..10]
+            .iter()
+            .zip(&first)
+            .all(|(a, b)| (a - b).abs() < 1e-5)
+    );
     // Not a run directory.
     let err = Classifier::load(tmp.path().join("nothing"), &device)
         .err()
@@ -165,7 +178,10 @@ fn safetensors_export_gives_the_run_logits() {
     );
     let mean = json("mean")[0].as_f64().unwrap() as f32 as f64;
     let std = json("std")[0].as_f64().unwrap() as f32 as f64;
-    assert!((0.1..0.2).contains(&mean) && (0.25..0.4).contains(&std), "{mean} {std}");
+    assert!(
+        (0.1..0.2).contains(&mean) && (0.25..0.4).contains(&std),
+        "{mean} {std}"
+    );
 
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut names = file.names();
@@ -228,7 +244,12 @@ fn safetensors_export_gives_the_run_logits() {
     let missing = tmp.path().join("no/such/dir/m.safetensors");
     let out = linclass(
         &repo_root(),
-        &["export", run.to_str().unwrap(), "--out", missing.to_str().unwrap()],
+        &[
+            "export",
+            run.to_str().unwrap(),
+            "--out",
+            missing.to_str().unwrap(),
+        ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(!missing.exists());

@@ -417,4 +417,79 @@ fn sweep_ranks_by_validation_and_tests_only_the_choice() {
         )
         .is_ok()
     );
+    // The valid accuracy of each row is that of the epoch its run kept.
+    for r in &rows {
+        let metrics = std::fs::read_to_string(Path::new(r[7]).join("metrics.csv")).unwrap();
+        let kept = metrics.lines().find(|l| l.ends_with(",1")).unwrap();
+        let kept_valid: f64 = kept.split(',').nth(5).unwrap().parse().unwrap();
+        assert!(
+            (kept_valid - r[3].parse::<f64>().unwrap()).abs() < 1e-5,
+            "{kept} vs {r:?}"
+        );
+    }
+}
+
+#[test]
+fn a_sweep_goes_on_past_a_combination_that_diverges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sweep");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "sweep",
+            "--grid",
+            "optimizer.lr=5000,0.5",
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+            "data.train_limit=1000",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            &format!("output.dir={}", root.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("optimizer.lr=5000: failed: training diverged"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(root.join("sweep.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    // The one that trained ranks first and is the one evaluated; the failed one is listed last
+    // with its reason.
+    assert!(rows[0].starts_with("0.5,"), "{csv}");
+    assert!(
+        rows[1].starts_with("5000,,,,,,") && rows[1].contains("training diverged"),
+        "{csv}"
+    );
+    let md = std::fs::read_to_string(root.join("sweep.md")).unwrap();
+    assert!(md.contains("| 5000 | training diverged |"), "{md}");
+    assert!(
+        md.contains("Chosen on validation accuracy: optimizer.lr=0.5"),
+        "{md}"
+    );
+
+    // When every combination fails, the sweep fails, saying why.
+    let out = linclass(
+        &repo_root(),
+        &[
+            "sweep",
+            "--grid",
+            "optimizer.lr=5000,9000",
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+            "data.train_limit=1000",
+            "--set",
+            &format!("output.dir={}", tmp.path().join("all").display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("every combination failed"),
+        "{}",
+        describe(&out)
+    );
 }

@@ -60,8 +60,11 @@ fn svg_cells(svg: &str) -> Vec<(i64, i64, u8)> {
             let fill = n.attribute("fill")?.strip_prefix('#')?;
             let red = u8::from_str_radix(fill.get(0..2)?, 16).ok()?;
             // Cells are squares of a few dozen pixels; the background is one big rectangle.
-            ((w - h).abs() <= 3.0 && (10.0..100.0).contains(&w))
-                .then_some((x.round() as i64, y.round() as i64, red))
+            ((w - h).abs() <= 3.0 && (10.0..100.0).contains(&w)).then_some((
+                x.round() as i64,
+                y.round() as i64,
+                red,
+            ))
         })
         .collect()
 }
@@ -129,7 +132,10 @@ fn mnist_templates_curves_confusion_and_report() {
         "valid",
         &format!("kept epoch {kept}"),
     ] {
-        assert!(texts.iter().any(|t| t == needle), "{needle} not in {texts:?}");
+        assert!(
+            texts.iter().any(|t| t == needle),
+            "{needle} not in {texts:?}"
+        );
     }
 
     let stdout = run_ok(&["templates", run.to_str().unwrap()]);
@@ -366,7 +372,10 @@ fn zero_initialised_templates_are_exactly_zero_where_the_data_is_always_zero() {
             }
             let red = img.pixels().filter(|p| p[0] > p[2] + 40).count();
             let blue = img.pixels().filter(|p| p[2] > p[0] + 40).count();
-            assert!(red > 100 && blue > 100, "{scale} {k}: {red} red, {blue} blue");
+            assert!(
+                red > 100 && blue > 100,
+                "{scale} {k}: {red} red, {blue} blue"
+            );
         }
     }
     // On their own scales, every template reaches a full end colour; on one shared scale, only

@@ -42,6 +42,10 @@ fn main() -> Result<()> {
     // Raw pixels in the model's shape (channel-major u8): here a blank image.
     let blank = vec![0u8; c * h * w];
     let ranked = classifier.classify_pixels(&blank)?.remove(0);
-    println!("a blank image: {} {:.1}%", ranked[0].class, 100.0 * ranked[0].probability);
+    println!(
+        "a blank image: {} {:.1}%",
+        ranked[0].class,
+        100.0 * ranked[0].probability
+    );
     Ok(())
 }

@@ -177,10 +177,8 @@ impl Classifier {
                 Normalization::extend(&affine, image, &mut inputs);
             }
             let rows = chunk.len() / dim;
-            let x = Tensor::<2>::from_data(
-                TensorData::new(inputs.clone(), [rows, dim]),
-                &self.device,
-            );
+            let x =
+                Tensor::<2>::from_data(TensorData::new(inputs.clone(), [rows, dim]), &self.device);
             let scores = self.model.forward(x).into_data().convert::<f32>();
             out.extend_from_slice(scores.as_slice::<f32>().expect("f32 logits"));
         }
@@ -193,7 +191,7 @@ impl Classifier {
 
     fn check_len(&self, len: usize) -> Result<()> {
         let dim = self.input_dim();
-        if len % dim != 0 {
+        if !len.is_multiple_of(dim) {
             let [c, h, w] = self.input_shape();
             bail!(
                 "{len} pixel values are not whole images of {c}×{h}×{w} = {dim} values (channel-major u8)"

@@ -9,10 +9,10 @@ use clap::{Parser, Subcommand};
 use linclass_data::mnist::Split;
 
 use crate::backend::Backend;
+use crate::classifier::Classifier;
 use crate::config::ExperimentConfig;
 use crate::datasets::open_split;
 use crate::eval::evaluate;
-use crate::classifier::Classifier;
 use crate::predict::predict;
 use crate::runfiles::RunDir;
 

@@ -22,7 +22,9 @@ use burn::train::renderer::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::runfiles::{EpochRecord, SplitMetrics, csv_header, kept_epoch, write_atomic, write_atomic_unsynced};
+use crate::runfiles::{
+    EpochRecord, SplitMetrics, csv_header, kept_epoch, write_atomic, write_atomic_unsynced,
+};
 
 /// Burn's names of the metrics the learner is given.
 pub const LOSS: &str = "Loss";
@@ -62,8 +64,17 @@ struct State {
     explode_above: f64,
     /// How `explode_above` was chosen, for the message.
     explode_reason: String,
+    /// The last training-batch losses, enough batches for [`DIVERGENCE_WINDOW`] images: their
+    /// mean is what is compared with `explode_above`, so that one bad image in online SGD is
+    /// not mistaken for divergence.
+    recent: std::collections::VecDeque<f64>,
+    window: usize,
     divergence: Option<String>,
 }
+
+/// Images over which the training loss is averaged before it is compared with the divergence
+/// bound.
+pub const DIVERGENCE_WINDOW: usize = 256;
 
 /// Metric logger that aggregates Burn's per-batch entries into per-epoch records.
 #[derive(Clone)]
@@ -87,6 +98,8 @@ impl EpochLog {
             interrupter: None,
             explode_above: f64::INFINITY,
             explode_reason: String::new(),
+            recent: std::collections::VecDeque::new(),
+            window: 1,
             divergence: None,
         })))
     }
@@ -127,13 +140,21 @@ impl EpochLog {
         self.lock().keep_best = best;
     }
 
-    /// Stops training through `interrupter` as soon as a loss is NaN or infinite, or above
+    /// Stops training through `interrupter` as soon as a loss is NaN or infinite, or the mean
+    /// training loss of the last [`DIVERGENCE_WINDOW`] images (batches of `batch_size`) is above
     /// `explode_above` (`reason` says where that bound comes from).
-    pub fn stop_on_divergence(&self, interrupter: Interrupter, explode_above: f64, reason: &str) {
+    pub fn stop_on_divergence(
+        &self,
+        interrupter: Interrupter,
+        explode_above: f64,
+        reason: &str,
+        batch_size: usize,
+    ) {
         let mut state = self.lock();
         state.interrupter = Some(interrupter);
         state.explode_above = explode_above;
         state.explode_reason = reason.to_string();
+        state.window = DIVERGENCE_WINDOW.div_ceil(batch_size.max(1));
     }
 
     /// The epoch whose model the run keeps, among those finished (see [`kept_epoch`]).
@@ -215,12 +236,19 @@ impl MetricLogger for EpochLog {
             let Some(name) = state.names.get(&entry.entry.metric_id).cloned() else {
                 continue;
             };
-            let loss = value.current();
+            let mut loss = value.current();
+            if name == LOSS && *split == Split::Train && loss.is_finite() {
+                state.recent.push_back(loss);
+                if state.recent.len() > state.window {
+                    state.recent.pop_front();
+                }
+                loss = state.recent.iter().sum::<f64>() / state.recent.len() as f64;
+            }
             let exploded = !loss.is_finite() || loss > state.explode_above;
             if name == LOSS && exploded && state.divergence.is_none() {
                 let message = if loss.is_finite() {
                     format!(
-                        "the {split} loss reached {loss:.3e} in epoch {epoch}, above {:.3} ({})",
+                        "the {split} loss (mean of the last batches, up to {DIVERGENCE_WINDOW} images) reached {loss:.3e} in epoch {epoch}, above {:.3} ({})",
                         state.explode_above, state.explode_reason
                     )
                 } else {

@@ -25,6 +25,9 @@ pub struct SweepRow {
     pub train_loss: f64,
     pub valid_loss: f64,
     pub seconds: f64,
+    /// Why the combination gave no model (its training failed, e.g. diverged); its metrics
+    /// are then NaN and it ranks last.
+    pub failed: Option<String>,
 }
 
 /// The grid from `--grid key=v1,v2` arguments, then the config's `[sweep]` table.
@@ -129,19 +132,42 @@ pub fn sweep(
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let trained = train(c, backend, true)?;
-        let last = trained
+        // A combination that fails (typically a learning rate that diverges) is a result of
+        // the sweep, not the end of it.
+        let trained = match train(c, backend, true) {
+            Ok(t) => t,
+            Err(e) => {
+                let why = format!("{e:#}");
+                println!("  {label}: failed: {why}");
+                rows.push(SweepRow {
+                    settings,
+                    run: c.output.dir.clone(),
+                    train_acc: f64::NAN,
+                    valid_acc: f64::NAN,
+                    train_loss: f64::NAN,
+                    valid_loss: f64::NAN,
+                    seconds: 0.0,
+                    failed: Some(why),
+                });
+                continue;
+            }
+        };
+        // The metrics of the epoch the run kept: the model that the test would see.
+        let kept = trained
             .epochs
-            .last()
+            .iter()
+            .find(|e| Some(e.epoch) == trained.kept)
+            .or(trained.epochs.last())
             .ok_or_else(|| anyhow!("{label}: no epoch finished"))?;
         let row = SweepRow {
             settings,
             run: c.output.dir.clone(),
-            train_acc: last.train.accuracy,
-            valid_acc: last.valid.accuracy,
-            train_loss: last.train.loss,
-            valid_loss: last.valid.loss,
+            train_acc: kept.train.accuracy,
+            valid_acc: kept.valid.accuracy,
+            train_loss: kept.train.loss,
+            valid_loss: kept.valid.loss,
             seconds: trained.epochs.iter().map(|e| e.seconds).sum(),
+            failed: None,
         };
         println!(
             "  {label}: valid accuracy {:.2}%, {:.1} s",
@@ -150,11 +176,23 @@ pub fn sweep(
         );
         rows.push(row);
     }
-    rows.sort_by(|a, b| b.valid_acc.total_cmp(&a.valid_acc));
+    // Best validation accuracy first; failed combinations last.
+    rows.sort_by(|a, b| {
+        a.failed
+            .is_some()
+            .cmp(&b.failed.is_some())
+            .then(b.valid_acc.total_cmp(&a.valid_acc))
+    });
+    if rows.iter().all(|r| r.failed.is_some()) {
+        bail!(
+            "every combination failed; the first: {}",
+            rows[0].failed.as_deref().unwrap_or("")
+        );
+    }
 
     let keys: Vec<&str> = grid.iter().map(|(k, _)| k.as_str()).collect();
     let mut csv = format!(
-        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run\n",
+        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed\n",
         keys.join(",")
     );
     let mut md = format!(
@@ -164,8 +202,20 @@ pub fn sweep(
     );
     for r in &rows {
         let values: Vec<&str> = r.settings.iter().map(|(_, v)| v.as_str()).collect();
+        if let Some(why) = &r.failed {
+            // One short reason in both tables (the first clause of the error).
+            let short = why.split([';', ':']).next().unwrap_or(why).trim();
+            csv.push_str(&format!(
+                "{},,,,,,{},\"{}\"\n",
+                values.join(","),
+                r.run.display(),
+                why.replace('"', "'")
+            ));
+            md.push_str(&format!("| {} | {short} | | | | |\n", values.join(" | ")));
+            continue;
+        }
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{}\n",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{},\n",
             values.join(","),
             r.train_acc,
             r.valid_acc,

@@ -523,6 +523,7 @@ fn train_from(
         training.interrupter(),
         EXPLOSION_FACTOR * reference,
         &format!("{EXPLOSION_FACTOR} × {why}"),
+        batch_size,
     );
     install_ctrl_c(training.interrupter());
     if config.train.early_stopping_patience > 0 {

@@ -49,7 +49,10 @@ pub fn write_templates(
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let grid_path = out.join(TEMPLATES_FILE);
-    write_atomic(&grid_path, &png_bytes(&grid(&images, classes, channels, scale)?))?;
+    write_atomic(
+        &grid_path,
+        &png_bytes(&grid(&images, classes, channels, scale)?),
+    )?;
     let dir = out.join(TEMPLATES_DIR);
     std::fs::create_dir_all(&dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -78,7 +81,10 @@ pub fn curves_pictures(run: &RunDir, info: &RunInfo) -> Result<Option<(String, V
         kept,
         loss_name: info.config.train.loss.lecture_name(),
     };
-    Ok(Some((curves::svg(&curves)?, png_bytes(&curves::bitmap(&curves)?))))
+    Ok(Some((
+        curves::svg(&curves)?,
+        png_bytes(&curves::bitmap(&curves)?),
+    )))
 }
 
 /// Writes curves.png and curves.svg into the run directory; returns the PNG's path.
@@ -144,8 +150,8 @@ pub fn write_report(
     let (grid_path, _) = write_templates(&run.path, model, &info.classes, TemplateScale::PerClass)?;
     let templates_png = std::fs::read(&grid_path)?;
     let (_, confusion_svg) = write_confusion(run, eval)?;
-    let curves_svg = write_curves(run, info)?
-        .and_then(|_| std::fs::read_to_string(run.file(CURVES_SVG)).ok());
+    let curves_svg =
+        write_curves(run, info)?.and_then(|_| std::fs::read_to_string(run.file(CURVES_SVG)).ok());
     let name = run.path.file_name().map_or_else(
         || run.path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

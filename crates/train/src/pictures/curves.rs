@@ -101,15 +101,9 @@ fn panel<DB: DrawingBackend>(
             colour.stroke_width(2),
         )))?
         .label(*name)
-        .legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-        });
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
         if points.len() <= 60 {
-            drawn(chart.draw_series(
-                points
-                    .iter()
-                    .map(|&p| Circle::new(p, 3, colour.filled())),
-            ))?;
+            drawn(chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled()))))?;
         }
     }
     drawn(

@@ -72,7 +72,8 @@ test-gpu *args="":
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
 # Seconds per epoch (median, batch 128), inference images/s, load time and peak RSS for MNIST and
-# CIFAR-10 (random pixels in the official layout when its files are absent), per CPU backend
+# CIFAR-10 (random pixels in the official layout when its files are absent), per CPU backend;
+# then JPEG decoding into 32×32 and 64×64, full vs reduced-size (photo-sized JPEGs it writes)
 bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
@@ -80,6 +81,7 @@ bench *args="":
         {{cargo_release}} --features ndarray -- --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
         {{cargo_release}} --features ndarray -- --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}}; \
     done
+    {{cargo_release}} --features ndarray -- bench-decode
 
 # The same work in NumPy (and PyTorch when installed) in a virtualenv, then `just bench`: one run, side by side
 bench-ref:

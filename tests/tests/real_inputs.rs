@@ -951,3 +951,90 @@ fn few_classes_say_top_k_with_the_real_k() {
         "{err}"
     );
 }
+
+/// Mean and largest absolute difference of two pixel buffers.
+fn pixel_diff(a: &[u8], b: &[u8]) -> (f64, i32) {
+    assert_eq!(a.len(), b.len());
+    let d: Vec<i32> = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as i32 - y as i32).abs())
+        .collect();
+    (
+        d.iter().sum::<i32>() as f64 / d.len() as f64,
+        *d.iter().max().unwrap(),
+    )
+}
+
+#[test]
+fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
+    use linclass_data::decode::{decode_bytes_full, decode_jpeg_reduced};
+    // A photo-sized picture: the scaled inverse DCT gives 1/8 of it (200 × 150), the smallest
+    // reduction with at least 32 × 32 pixels; for 128 × 128, 1/8 gives 150 rows, still enough.
+    let photo = linclass::bench::photo_jpeg(7, 1600, 1200);
+    let reduced = decode_jpeg_reduced(&photo, [32, 32]).unwrap();
+    assert_eq!((reduced.width(), reduced.height()), (200, 150));
+    let reduced = decode_jpeg_reduced(&photo, [300, 300]).unwrap();
+    assert_eq!((reduced.width(), reduced.height()), (400, 300));
+    // Not worth it (target above half the size): the full decoder's job.
+    assert!(decode_jpeg_reduced(&photo, [700, 700]).is_none());
+    let path = Path::new("photo.jpg");
+    for shape in [[3, 32, 32], [3, 64, 64], [1, 28, 28], [3, 24, 40]] {
+        let fast = decode_bytes(&photo, shape, path).unwrap();
+        let full = decode_bytes_full(&photo, shape, path).unwrap();
+        let (mean, max) = pixel_diff(&fast, &full);
+        assert!(mean < 2.0 && max < 24, "{shape:?}: mean {mean}, max {max}");
+    }
+
+    // Sideways phone photos: orientation applied on the reduced path as on the full one.
+    let stored = RgbImage::from_fn(800, 400, |x, y| {
+        let v = if x < 400 { 220 } else { 30 };
+        Rgb([v, (y / 4) as u8, 100])
+    });
+    let sideways = jpeg_with_orientation(&stored, 6);
+    assert!(decode_jpeg_reduced(&sideways, [40, 20]).is_some());
+    let fast = decode_bytes(&sideways, [3, 40, 20], path).unwrap();
+    let full = decode_bytes_full(&sideways, [3, 40, 20], path).unwrap();
+    let (mean, max) = pixel_diff(&fast, &full);
+    assert!(mean < 2.0 && max < 24, "sideways: mean {mean}, max {max}");
+    // Upright: bright on top.
+    assert!(fast[0] > 180 && fast[39 * 20] < 60, "{:?}", &fast[..20]);
+
+    // A damaged JPEG still gets the full decoder's one-line error.
+    let cut = &photo[..photo.len() / 3];
+    assert!(decode_jpeg_reduced(cut, [32, 32]).is_none());
+}
+
+#[test]
+fn real_digits_photographed_large_are_classified_alike_by_both_decoders() {
+    use linclass::classifier::Classifier;
+    use linclass_data::decode::decode_bytes_full;
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train_mnist(&run);
+    let classifier = Classifier::load(&run, &linclass::backend::Backend::Cpu.device().unwrap())
+        .unwrap();
+    let (set, _) = read_mnist(&mnist_dir(), Split::Test, &official());
+    let set = set.unwrap();
+    let path = Path::new("digit.jpg");
+    let (mut same, mut right) = (0, 0);
+    for i in 0..20 {
+        // The 28 × 28 digit as a 448 × 448 grayscale JPEG (16× larger, smooth edges).
+        let small = GrayImage::from_raw(28, 28, set.image(i).to_vec()).unwrap();
+        let big = image::imageops::resize(&small, 448, 448, image::imageops::FilterType::Triangle);
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 92)
+            .encode_image(&big)
+            .unwrap();
+        let fast = decode_bytes(&jpeg, [1, 28, 28], path).unwrap();
+        let full = decode_bytes_full(&jpeg, [1, 28, 28], path).unwrap();
+        let (mean, _) = pixel_diff(&fast, &full);
+        assert!(mean < 2.0, "digit {i}: mean difference {mean}");
+        let a = classifier.classify_pixels(&fast).unwrap()[0][0].index;
+        let b = classifier.classify_pixels(&full).unwrap()[0][0].index;
+        same += usize::from(a == b);
+        right += usize::from(a == set.label(i));
+    }
+    assert_eq!(same, 20);
+    assert!(right >= 16, "{right}/20");
+}

@@ -45,6 +45,16 @@ pub fn decode_image(path: &Path, shape: [usize; 3]) -> Result<Vec<u8>> {
 /// `path` names the image in errors, and its extension gives the format of files without a
 /// signature (TGA).
 pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<u8>> {
+    decode_with(bytes, shape, path, true)
+}
+
+/// [`decode_bytes`] without the reduced-size JPEG decoding ([`decode_jpeg_reduced`]): every
+/// pixel decoded, then resized. For comparisons (`bench-decode`, tests).
+pub fn decode_bytes_full(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<u8>> {
+    decode_with(bytes, shape, path, false)
+}
+
+fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> Result<Vec<u8>> {
     let [c, h, w] = shape;
     if !matches!(c, 1 | 3) {
         return Err(DataError::Invalid(format!(
@@ -66,6 +76,12 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
         // Formats without a signature (TGA) are known by their extension only.
         reader.set_format(format);
     }
+    if reduced
+        && reader.format() == Some(ImageFormat::Jpeg)
+        && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
+    {
+        return Ok(convert_image(img, [c, h, w]));
+    }
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
     // A header may claim any size: refuse before allocating what it claims.
     let (width, height) = decoder.dimensions();
@@ -84,6 +100,62 @@ pub fn decode_bytes(bytes: &[u8], shape: [usize; 3], path: &Path) -> Result<Vec<
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);
     Ok(convert_image(img, [c, h, w]))
+}
+
+/// Decodes a JPEG at a reduced size when the target `[height, width]` is at most half of the
+/// stored size: the inverse DCT at 1/2, 1/4 or 1/8 scale (libjpeg's scaled IDCT, Pillow's
+/// `draft`) gives the largest such reduction that still has at least the target's pixels in
+/// both directions, so the resize that follows only has to shrink by less than 2× — and most of
+/// the decoding work is skipped. The EXIF orientation is applied. `None` when the reduction does
+/// not apply or the file is not a plain 8-bit grayscale or RGB JPEG (CMYK, 12-bit, damaged):
+/// the full decoder then handles it and reports errors.
+pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicImage> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let info = decoder.info()?;
+    let (width, height) = (usize::from(info.width), usize::from(info.height));
+    let orientation = decoder
+        .exif_data()
+        .and_then(Orientation::from_exif_chunk)
+        .unwrap_or(Orientation::NoTransforms);
+    // Orientations 5–8 turn the picture by 90°: the target's height is then across the width.
+    let turned = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let [th, tw] = target;
+    let (tw, th) = if turned { (th, tw) } else { (tw, th) };
+    let channels = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::RGB24 => 3,
+        _ => return None,
+    };
+    // Whole-size coefficient planes may be held (progressive files): the same bound as for a
+    // full decode.
+    if (width * height * channels) as u64 > MAX_DECODED_BYTES {
+        return None;
+    }
+    let factor = [8usize, 4, 2]
+        .into_iter()
+        .find(|f| width.div_ceil(*f) >= tw && height.div_ceil(*f) >= th)?;
+    let (w, h) = decoder
+        .scale(
+            width.div_ceil(factor) as u16,
+            height.div_ceil(factor) as u16,
+        )
+        .ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let mut img = match channels {
+        1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels)?),
+        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels)?),
+    };
+    img.apply_orientation(orientation);
+    Some(img)
 }
 
 /// Converts a decoded image to `shape` = [channels, height, width], channel-major u8: alpha

@@ -175,3 +175,87 @@ pub fn run(
     }
     Ok(line)
 }
+
+/// JPEG decoding speed into a small target: images/s of the full decoder (every pixel, then
+/// resized) and of the reduced-size decoder (`decode_jpeg_reduced`), one thread, over the JPEG
+/// files of `dir`, or over `count` photo-sized JPEGs (1600×1200, textured) written for the
+/// purpose. One `BENCH` line per target size.
+pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result<Vec<String>> {
+    use linclass_data::decode::{decode_bytes, decode_bytes_full};
+    let files: Vec<(std::path::PathBuf, Vec<u8>)> = match dir {
+        Some(dir) => {
+            let mut files = Vec::new();
+            for entry in std::fs::read_dir(dir)
+                .map_err(|e| anyhow::anyhow!("{}: cannot list ({e})", dir.display()))?
+            {
+                let path = entry?.path();
+                let ext = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if matches!(ext.as_str(), "jpg" | "jpeg" | "jpe") {
+                    let bytes = std::fs::read(&path)?;
+                    files.push((path, bytes));
+                }
+            }
+            if files.is_empty() {
+                anyhow::bail!("{}: no .jpg/.jpeg files", dir.display());
+            }
+            files.truncate(count);
+            files
+        }
+        None => (0..count)
+            .map(|i| (format!("photo-{i}.jpg").into(), photo_jpeg(i as u32, 1600, 1200)))
+            .collect(),
+    };
+    let source = dir.map_or_else(
+        || format!("synthetic-1600x1200x{}", files.len()),
+        |d| d.display().to_string(),
+    );
+    let mut lines = Vec::new();
+    for &size in sizes {
+        let shape = [3, size, size];
+        let rate = |decode: &dyn Fn(&[u8], [usize; 3], &Path) -> linclass_data::Result<Vec<u8>>| {
+            let start = Instant::now();
+            for (path, bytes) in &files {
+                decode(bytes, shape, path)?;
+            }
+            Ok::<f64, anyhow::Error>(files.len() as f64 / start.elapsed().as_secs_f64())
+        };
+        let full = rate(&decode_bytes_full)?;
+        let reduced = rate(&decode_bytes)?;
+        lines.push(format!(
+            "BENCH decode source={source} size={size} full_img_s={full:.1} reduced_img_s={reduced:.1} speedup={:.2}",
+            reduced / full
+        ));
+    }
+    Ok(lines)
+}
+
+/// A photo-like JPEG (quality 90): smooth light and colour gradients with edges and fine
+/// texture, so that its entropy-coded data is as dense as a camera picture's.
+pub fn photo_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state % 9) as f32 - 4.0
+    };
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let (fx, fy) = (x as f32 / width as f32, y as f32 / height as f32);
+        let base = [
+            120.0 + 80.0 * (fx * 6.0 + seed as f32).sin(),
+            110.0 + 70.0 * (fy * 5.0).cos(),
+            100.0 + 60.0 * ((fx + fy) * 9.0).sin(),
+        ];
+        let edge = if (x / 97 + y / 61) % 3 == 0 { 40.0 } else { 0.0 };
+        image::Rgb(base.map(|b| (b + edge + noise()).clamp(0.0, 255.0) as u8))
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode_image(&img)
+        .expect("encoding into memory cannot fail");
+    out
+}

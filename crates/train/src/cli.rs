@@ -132,6 +132,19 @@ enum Command {
         #[arg(long)]
         synthetic: bool,
     },
+    /// JPEG decoding speed into small targets, full vs reduced-size decoding (images/s, one
+    /// thread).
+    BenchDecode {
+        /// Folder of JPEG files (default: photo-sized JPEGs written for the purpose).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Target sizes (square), e.g. --size 32 --size 64.
+        #[arg(long = "size", default_values_t = [32usize, 64])]
+        sizes: Vec<usize>,
+        /// Images to decode per size.
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,6 +364,12 @@ fn run(cli: Cli) -> Result<()> {
             let config = ExperimentConfig::load(&config, &sets)?;
             let line = crate::bench::run(&config, backend, csv.as_deref(), synthetic)?;
             println!("{}", line.line());
+            Ok(())
+        }
+        Command::BenchDecode { dir, sizes, count } => {
+            for line in crate::bench::decode_bench(dir.as_deref(), &sizes, count)? {
+                println!("{line}");
+            }
             Ok(())
         }
     }

@@ -220,6 +220,7 @@ fn image_folder_split_resize_and_class_order() {
         width: 16,
         test_fraction: 0.25,
         skip_unreadable: false,
+        cache: false,
     };
     let src = folder_source(tmp.path(), options.clone());
     let train = src.open(Split::Train, &mut Silent).unwrap().set;
@@ -262,6 +263,7 @@ fn image_folder_with_train_and_test_subfolders() {
             channels: 3,
             height: 5,
             width: 5,
+            cache: false,
             ..Default::default()
         },
     );
@@ -289,6 +291,7 @@ fn image_folder_errors_and_skipping() {
         channels: 1,
         height: 8,
         width: 8,
+        cache: false,
         ..Default::default()
     };
     let e = folder_source(tmp.path(), options.clone())

@@ -300,6 +300,7 @@ fn exif_orientation_is_applied_before_resizing() {
         width: 4,
         test_fraction: 0.5,
         skip_unreadable: false,
+        cache: false,
     };
     let set = read_folder(&tmp.path().join("folder"), Split::Train, &options, 1)
         .unwrap()
@@ -565,6 +566,7 @@ fn small_options() -> FolderOptions {
         width: 6,
         test_fraction: 0.5,
         skip_unreadable: false,
+        cache: false,
     }
 }
 
@@ -1012,8 +1014,8 @@ fn real_digits_photographed_large_are_classified_alike_by_both_decoders() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     train_mnist(&run);
-    let classifier = Classifier::load(&run, &linclass::backend::Backend::Cpu.device().unwrap())
-        .unwrap();
+    let classifier =
+        Classifier::load(&run, &linclass::backend::Backend::Cpu.device().unwrap()).unwrap();
     let (set, _) = read_mnist(&mnist_dir(), Split::Test, &official());
     let set = set.unwrap();
     let path = Path::new("digit.jpg");

@@ -479,3 +479,128 @@ fn a_new_run_that_fails_before_its_first_epoch_leaves_the_earlier_run() {
         "{names:?}"
     );
 }
+
+/// The names in a run directory, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_or_damage_a_run() {
+    // `linclass train | head -1`: the reader goes away at once.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out_dir = format!("output.dir={}", run.display());
+    let mut child = std::process::Command::new(linclass_tests::linclass_bin())
+        .current_dir(repo_root())
+        .args([
+            "train",
+            "--set",
+            "data.train_limit=2000",
+            "--set",
+            "train.epochs=3",
+            "--set",
+        ])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(run.join("model.bpk").is_file(), "{:?}", names(&run));
+    assert!(!names(&run).iter().any(|n| n.starts_with(".replaced")));
+    // predict and eval into a closed pipe: no panic either.
+    for args in [
+        vec!["eval", run.to_str().unwrap()],
+        vec!["data", "info", "configs/mnist.toml"],
+    ] {
+        let mut child = std::process::Command::new(linclass_tests::linclass_bin())
+            .current_dir(repo_root())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", describe(&out));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+}
+
+#[test]
+fn a_termination_signal_stops_training_like_ctrl_c() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    // An earlier run in the directory, with an export beside it.
+    train_folder(&data, &run, 2);
+    let out = run_cli(&["export", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // A long MNIST run into the same directory, stopped by SIGTERM (`kill`, `timeout`) once
+    // an epoch is done.
+    let out_dir = format!("output.dir={}", run.display());
+    let child = std::process::Command::new(linclass_tests::linclass_bin())
+        .current_dir(repo_root())
+        .args([
+            "train",
+            "--quiet",
+            "--set",
+            "data.train_limit=3000",
+            "--set",
+        ])
+        .args([
+            "train.epochs=100000",
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+        ])
+        .arg(&out_dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the new run (its run.toml says MNIST) to finish two epochs.
+    let started = std::time::Instant::now();
+    let new_run_epochs = || -> usize {
+        let info = std::fs::read_to_string(run.join("run.toml")).unwrap_or_default();
+        let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap_or_default();
+        if info.contains("source = \"mnist\"") {
+            csv.lines().count().saturating_sub(1)
+        } else {
+            0
+        }
+    };
+    while new_run_epochs() < 2 {
+        assert!(started.elapsed().as_secs() < 120, "no epoch finished");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&out));
+    assert!(stderr.contains("training interrupted"), "{stderr}");
+    // The new run kept a model; nothing of the earlier run is left beside it (its export
+    // included), and nothing is left hidden.
+    assert!(run.join("model.bpk").is_file(), "{:?}", names(&run));
+    assert!(!run.join("model.safetensors").exists(), "{:?}", names(&run));
+    assert!(
+        !names(&run).iter().any(|n| n.starts_with(".replaced")),
+        "{:?}",
+        names(&run)
+    );
+    let out = run_cli(&["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+}

@@ -61,6 +61,23 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
             "{c} channels: only 1 (grayscale) and 3 (RGB) are supported"
         )));
     }
+    if reduced
+        && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
+    {
+        return Ok(convert_image(img, [c, h, w]));
+    }
+    Ok(convert_image(decode_upright(bytes, path)?, [c, h, w]))
+}
+
+/// Decodes an encoded image as a viewer shows it, at its own size: the format found from the
+/// content (or, for formats without a signature such as TGA, from `path`'s extension), the
+/// EXIF orientation applied (phone photos are stored sideways). `path` names the image in
+/// errors.
+///
+/// Errors: not an image of a supported format, damaged, or needing more than
+/// [`MAX_DECODED_BYTES`] once decoded (checked from the header, before allocating).
+pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
     let undecodable = |e: image::ImageError| {
         DataError::format(
             path,
@@ -75,12 +92,6 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
     {
         // Formats without a signature (TGA) are known by their extension only.
         reader.set_format(format);
-    }
-    if reduced
-        && reader.format() == Some(ImageFormat::Jpeg)
-        && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
-    {
-        return Ok(convert_image(img, [c, h, w]));
     }
     let mut decoder = reader.into_decoder().map_err(undecodable)?;
     // A header may claim any size: refuse before allocating what it claims.
@@ -99,7 +110,18 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);
-    Ok(convert_image(img, [c, h, w]))
+    Ok(img)
+}
+
+/// [`decode_upright`] on a file.
+///
+/// Errors: the file cannot be read (or a folder), or as [`decode_upright`].
+pub fn open_upright(path: &Path) -> Result<DynamicImage> {
+    if path.is_dir() {
+        return Err(DataError::format(path, "is a folder, not an image file"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_upright(&bytes, path)
 }
 
 /// Decodes a JPEG at a reduced size when the target `[height, width]` is at most half of the

@@ -41,6 +41,9 @@ pub struct FolderOptions {
     pub test_fraction: f64,
     /// Skip files that cannot be decoded (and say how many) instead of failing.
     pub skip_unreadable: bool,
+    /// Keep the decoded images in the decoded-image cache (see [`crate::cache`]) and read
+    /// them from there while no file changes.
+    pub cache: bool,
 }
 
 impl Default for FolderOptions {
@@ -51,6 +54,7 @@ impl Default for FolderOptions {
             width: 32,
             test_fraction: 0.2,
             skip_unreadable: false,
+            cache: true,
         }
     }
 }
@@ -129,6 +133,44 @@ pub struct FolderSet {
     pub skipped: Vec<Skipped>,
     /// Folders that were not read (reported with the training split).
     pub notes: Vec<String>,
+    /// What the decoded-image cache did.
+    pub cache: CacheStatus,
+}
+
+/// What the decoded-image cache did for one read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheStatus {
+    /// Not used: `data.folder.cache = false`, or images were skipped (the cache holds whole
+    /// folders only).
+    Off,
+    /// The images were read from this cache file (memory-mapped), not decoded.
+    Used(PathBuf),
+    /// The images were decoded and stored in this new cache file.
+    Built(PathBuf),
+    /// A cache file was there but not trusted (the reason); it was decoded and written again.
+    Rebuilt(PathBuf, String),
+    /// The images were decoded but could not be stored (the reason).
+    Unavailable(String),
+}
+
+impl CacheStatus {
+    /// One line for `data info`.
+    pub fn describe(&self) -> String {
+        match self {
+            CacheStatus::Off => "not used".into(),
+            CacheStatus::Used(p) => format!("used {} (no image decoded)", p.display()),
+            CacheStatus::Built(p) => {
+                format!("decoded every image and stored them in {}", p.display())
+            }
+            CacheStatus::Rebuilt(p, why) => {
+                format!(
+                    "{} was not trusted ({why}); decoded again and rewritten",
+                    p.display()
+                )
+            }
+            CacheStatus::Unavailable(why) => format!("decoded every image; not stored ({why})"),
+        }
+    }
 }
 
 /// Whether a name is something an operating system or archiver leaves beside the images.
@@ -432,6 +474,19 @@ pub fn read_folder(
             if split == Split::Train { train } else { test }
         }
     };
+    if options.cache
+        && let Some(dir) = crate::cache::cache_dir()
+    {
+        return read_cached(
+            root,
+            split,
+            &chosen,
+            options,
+            listing.classes,
+            &dir,
+            (skipped, notes),
+        );
+    }
     let decoded = decode_classes(&chosen, shape, options.skip_unreadable, &mut skipped)?;
     assemble(
         root,
@@ -441,6 +496,62 @@ pub fn read_folder(
         listing.classes,
         (skipped, notes),
     )
+}
+
+/// [`read_folder`]'s decoding through the decoded-image cache in `dir`: memory-maps a valid
+/// cache of exactly these files, else decodes them and stores the result (when every file was
+/// read).
+fn read_cached(
+    root: &Path,
+    split: Split,
+    chosen: &[Vec<PathBuf>],
+    options: &FolderOptions,
+    classes: Vec<String>,
+    dir: &Path,
+    (mut skipped, notes): (Vec<Skipped>, Vec<String>),
+) -> Result<FolderSet> {
+    use crate::cache::{Lookup, key, load, path, store};
+    let shape = options.shape();
+    let key = key(chosen, shape)?;
+    let file = path(dir, &key);
+    let n: usize = chosen.iter().map(Vec::len).sum();
+    let stale = match load(&file, &key, shape, n) {
+        Lookup::Hit(pixels) => {
+            let labels: Vec<u16> = chosen
+                .iter()
+                .enumerate()
+                .flat_map(|(class, files)| std::iter::repeat_n(class as u16, files.len()))
+                .collect();
+            if labels.is_empty() {
+                return Err(DataError::format(
+                    root,
+                    format!("no readable images in the {split:?} split").to_lowercase(),
+                ));
+            }
+            return Ok(FolderSet {
+                set: ImageSet::with_pixels(pixels, labels, shape, classes)?,
+                skipped,
+                notes,
+                cache: CacheStatus::Used(file),
+            });
+        }
+        Lookup::Missing => None,
+        Lookup::Invalid(why) => Some(why),
+    };
+    let before = skipped.len();
+    let decoded = decode_classes(chosen, shape, options.skip_unreadable, &mut skipped)?;
+    let mut read = assemble(root, split, decoded, shape, classes, (skipped, notes))?;
+    read.cache = if read.skipped.len() > before {
+        CacheStatus::Off
+    } else {
+        let pixels: &[u8] = &read.set.all_pixels();
+        match (store(&file, &key, shape, pixels), stale) {
+            (Ok(()), None) => CacheStatus::Built(file),
+            (Ok(()), Some(why)) => CacheStatus::Rebuilt(file, why),
+            (Err(e), _) => CacheStatus::Unavailable(e.to_string()),
+        }
+    };
+    Ok(read)
 }
 
 /// Decodes the files of each class; undecodable files are skipped (`skip`) or an error.
@@ -504,5 +615,6 @@ fn assemble(
         set: ImageSet::new(pixels, labels, shape, classes)?,
         skipped,
         notes,
+        cache: CacheStatus::Off,
     })
 }

@@ -1,12 +1,72 @@
 //! The one in-memory representation every reader fills: u8 pixels, labels and class names.
 
+use std::sync::Arc;
+
 use crate::error::{DataError, Result};
+
+/// Where the pixels of an [`ImageSet`] live: in memory, or in a memory-mapped file (the
+/// decoded-image cache), whose pages the operating system reads as batches touch them and may
+/// drop again, so that a set larger than the memory can be used.
+#[derive(Clone)]
+pub enum Pixels {
+    Owned(Vec<u8>),
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        start: usize,
+        len: usize,
+    },
+}
+
+impl Pixels {
+    /// `len` bytes of `map` from `start`.
+    ///
+    /// Panics if they are not inside the map.
+    pub fn mapped(map: Arc<memmap2::Mmap>, start: usize, len: usize) -> Self {
+        assert!(start + len <= map.len(), "pixels outside the map");
+        Pixels::Mapped { map, start, len }
+    }
+
+    /// Whether the pixels are memory-mapped rather than held in memory.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, Pixels::Mapped { .. })
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Pixels::Owned(v) => v.truncate(n),
+            Pixels::Mapped { len, .. } => *len = (*len).min(n),
+        }
+    }
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Pixels::Owned(v) => v,
+            Pixels::Mapped { map, start, len } => &map[*start..*start + *len],
+        }
+    }
+}
+
+impl std::fmt::Debug for Pixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.is_mapped() { "mapped" } else { "owned" };
+        write!(f, "Pixels({kind}, {} bytes)", self.len())
+    }
+}
+
+impl PartialEq for Pixels {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
 
 /// A set of same-sized images kept as contiguous u8 pixels, N × C × H × W, channel-major per
 /// image (all of channel 0, then channel 1, ...), with one label per image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSet {
-    pixels: Vec<u8>,
+    pixels: Pixels,
     labels: Vec<u16>,
     shape: [usize; 3],
     classes: Vec<String>,
@@ -16,6 +76,16 @@ impl ImageSet {
     /// Builds a set, checking that pixels, labels and class names agree with each other.
     pub fn new(
         pixels: Vec<u8>,
+        labels: Vec<u16>,
+        shape: [usize; 3],
+        classes: Vec<String>,
+    ) -> Result<Self> {
+        Self::with_pixels(Pixels::Owned(pixels), labels, shape, classes)
+    }
+
+    /// [`ImageSet::new`] over pixels held anywhere (memory-mapped ones included).
+    pub fn with_pixels(
+        pixels: Pixels,
         labels: Vec<u16>,
         shape: [usize; 3],
         classes: Vec<String>,
@@ -76,6 +146,16 @@ impl ImageSet {
 
     pub fn label(&self, index: usize) -> usize {
         self.labels[index] as usize
+    }
+
+    /// Every image's pixels, one after the other (N × C × H × W).
+    pub fn all_pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    /// Whether the pixels are memory-mapped (read from the decoded-image cache).
+    pub fn is_mapped(&self) -> bool {
+        self.pixels.is_mapped()
     }
 
     /// The pixels of image `index`, channel-major.

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "burn")]
 pub mod batch;
+pub mod cache;
 pub mod cifar;
 pub mod decode;
 pub mod error;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::cifar::{self, CIFAR10_DIR, CIFAR100_DIR, LabelKind};
 use crate::error::{DataError, Result};
 use crate::fetch::{FetchProgress, RemoteFile, fetch};
-use crate::folder::{FolderOptions, describe_skipped, read_folder};
+use crate::folder::{CacheStatus, FolderOptions, describe_skipped, read_folder};
 use crate::image_set::ImageSet;
 use crate::mnist::{self, Split};
 use crate::official::Expect;
@@ -218,8 +218,11 @@ pub struct DataSource {
 #[derive(Debug, Clone)]
 pub struct Opened {
     pub set: ImageSet,
-    /// One line each: files skipped in an image folder, sums that differ from the official.
+    /// One line each: files skipped in an image folder, sums that differ from the official, a
+    /// decoded-image cache that was not trusted or could not be written.
     pub warnings: Vec<String>,
+    /// Image folders: what the decoded-image cache did.
+    pub cache: Option<CacheStatus>,
 }
 
 impl DataSource {
@@ -356,6 +359,7 @@ impl DataSource {
     pub fn open(&self, split: Split, progress: &mut dyn FetchProgress) -> Result<Opened> {
         let dir = self.ensure_present(progress)?;
         let mut warnings = Vec::new();
+        let mut cache = None;
         let expect = Expect {
             subset: self.subset,
             // The shipped copy was just checked against its SHA-256 sums.
@@ -394,6 +398,17 @@ impl DataSource {
                 }
                 let read = read_folder(&dir, split, &self.folder, self.seed)?;
                 warnings.extend(read.notes);
+                match &read.cache {
+                    CacheStatus::Rebuilt(..) | CacheStatus::Unavailable(_) => {
+                        warnings.push(format!(
+                            "decoded-image cache ({} split): {}",
+                            format!("{split:?}").to_lowercase(),
+                            read.cache.describe()
+                        ))
+                    }
+                    _ => {}
+                }
+                cache = Some(read.cache.clone());
                 warnings.extend(describe_skipped(&read.skipped).map(|line| {
                     format!(
                         "{} ({} split): {line}",
@@ -404,7 +419,11 @@ impl DataSource {
                 read.set
             }
         };
-        Ok(Opened { set, warnings })
+        Ok(Opened {
+            set,
+            warnings,
+            cache,
+        })
     }
 }
 

@@ -8,9 +8,12 @@
 //! The images can come from anywhere (a camera, a network, a generated buffer): the classifier
 //! takes `image::DynamicImage` values, or raw pixels already in the model's shape.
 
-use anyhow::{Context, Result, bail};
+use std::path::Path;
+
+use anyhow::{Result, bail};
 use linclass::backend::Backend;
 use linclass::classifier::Classifier;
+use linclass_data::decode::open_upright;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,11 +28,12 @@ fn main() -> Result<()> {
         classifier.classes().len()
     );
 
-    // Images in memory, classified in one batch.
+    // Images in memory, classified in one batch. `open_upright` reads them as a viewer shows
+    // them (EXIF orientation applied); `image::open` would leave phone photos sideways.
     let images = files
         .iter()
-        .map(|f| image::open(f).with_context(|| format!("cannot open {f}")))
-        .collect::<Result<Vec<_>>>()?;
+        .map(|f| open_upright(Path::new(f)))
+        .collect::<Result<Vec<_>, _>>()?;
     for (file, ranked) in files.iter().zip(classifier.classify_batch(&images)?) {
         let best: Vec<String> = ranked
             .iter()

@@ -206,7 +206,12 @@ pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result
             files
         }
         None => (0..count)
-            .map(|i| (format!("photo-{i}.jpg").into(), photo_jpeg(i as u32, 1600, 1200)))
+            .map(|i| {
+                (
+                    format!("photo-{i}.jpg").into(),
+                    photo_jpeg(i as u32, 1600, 1200),
+                )
+            })
             .collect(),
     };
     let source = dir.map_or_else(
@@ -250,7 +255,11 @@ pub fn photo_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
             110.0 + 70.0 * (fy * 5.0).cos(),
             100.0 + 60.0 * ((fx + fy) * 9.0).sin(),
         ];
-        let edge = if (x / 97 + y / 61) % 3 == 0 { 40.0 } else { 0.0 };
+        let edge = if (x / 97 + y / 61) % 3 == 0 {
+            40.0
+        } else {
+            0.0
+        };
         image::Rgb(base.map(|b| (b + edge + noise()).clamp(0.0, 255.0) as u8))
     });
     let mut out = Vec::new();

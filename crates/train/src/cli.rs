@@ -55,7 +55,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Classify image files (PNG, JPEG, BMP) with a run's model.
+    /// Classify image files (PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA, QOI) with a run's model.
     Predict {
         run: PathBuf,
         #[arg(required = true)]
@@ -221,7 +221,7 @@ fn run(cli: Cli) -> Result<()> {
                 crate::config::Keep::Last => "the last",
             };
             match kept {
-                Some(e) => println!(
+                Some(e) => crate::say!(
                     "done: {} epochs in {:.1} s; kept epoch {} ({rule}): valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
                     trained.epochs.len(),
                     total,
@@ -231,7 +231,7 @@ fn run(cli: Cli) -> Result<()> {
                     100.0 * e.valid.top5,
                     trained.run.path.display()
                 ),
-                None => println!("run saved to {}", trained.run.path.display()),
+                None => crate::say!("run saved to {}", trained.run.path.display()),
             }
             Ok(())
         }
@@ -248,10 +248,13 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("warning: {e:#}");
             }
             if json {
-                println!("{}", serde_json::to_string(&evaluation)?);
+                crate::say!("{}", serde_json::to_string(&evaluation)?);
             } else {
-                print!("{}", evaluation.render());
-                println!("\nconfusion matrix picture: {}", picture.display());
+                {
+                    use std::io::Write as _;
+                    let _ = write!(std::io::stdout(), "{}", evaluation.render());
+                }
+                crate::say!("\nconfusion matrix picture: {}", picture.display());
             }
             Ok(())
         }
@@ -265,12 +268,12 @@ fn run(cli: Cli) -> Result<()> {
             let classifier = Classifier::load(&run, &device)?.inverted(invert);
             let predictions = predict(&classifier, &images)?;
             if json {
-                println!("{}", serde_json::to_string(&predictions)?);
+                crate::say!("{}", serde_json::to_string(&predictions)?);
             } else {
                 for p in &predictions {
-                    println!("{}", p.file.display());
+                    crate::say!("{}", p.file.display());
                     for (rank, r) in p.top.iter().enumerate() {
-                        println!(
+                        crate::say!(
                             "  {}. {:<12} {:6.2}%",
                             rank + 1,
                             r.class,
@@ -288,7 +291,7 @@ fn run(cli: Cli) -> Result<()> {
             let model = run.load_model(&info, &device)?;
             let out = out.unwrap_or_else(|| run.path.clone());
             let (grid, each) = crate::visuals::write_templates(&out, &model, &info.classes, scale)?;
-            println!(
+            crate::say!(
                 "wrote {} and {} class templates in {}",
                 grid.display(),
                 each.len(),
@@ -303,7 +306,7 @@ fn run(cli: Cli) -> Result<()> {
             let model = run.load_model(&info, &device)?;
             let out = out.unwrap_or_else(|| crate::export::default_path(&run, format));
             crate::export::export(&model, &info, format, &out)?;
-            println!(
+            crate::say!(
                 "wrote {} (weight [{}, {}], bias, input {:?}, {} classes)",
                 out.display(),
                 model.num_classes(),
@@ -326,7 +329,7 @@ fn run(cli: Cli) -> Result<()> {
             check_fits(&info, &test)?;
             let evaluation = evaluate(&model, test.clone(), &info.normalization, &device);
             let path = crate::visuals::write_report(&run, &info, &model, test, &evaluation)?;
-            println!("wrote {}", path.display());
+            crate::say!("wrote {}", path.display());
             Ok(())
         }
         Command::Sweep { config, grid, sets } => {
@@ -342,7 +345,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let config = ExperimentConfig::load(&config, &sets)?;
             let r = crate::gradcheck::gradcheck(&config, backend, samples, weights)?;
-            println!(
+            crate::say!(
                 "loss {}: compared {} gradients on {} samples; largest relative error {:.3e}, largest absolute error {:.3e}",
                 toml::Value::try_from(config.train.loss)?
                     .as_str()
@@ -363,12 +366,12 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let config = ExperimentConfig::load(&config, &sets)?;
             let line = crate::bench::run(&config, backend, csv.as_deref(), synthetic)?;
-            println!("{}", line.line());
+            crate::say!("{}", line.line());
             Ok(())
         }
         Command::BenchDecode { dir, sizes, count } => {
             for line in crate::bench::decode_bench(dir.as_deref(), &sizes, count)? {
-                println!("{line}");
+                crate::say!("{line}");
             }
             Ok(())
         }

@@ -148,13 +148,17 @@ impl LearningRate {
         }
     }
 
-    fn values(self) -> Vec<f64> {
+    /// (key, rate) of every rate given: `optimizer.lr` or `optimizer.lr.<loss>`.
+    fn entries(self) -> Vec<(&'static str, f64)> {
         match self {
-            LearningRate::All(lr) => vec![lr],
+            LearningRate::All(lr) => vec![("optimizer.lr", lr)],
             LearningRate::PerLoss {
                 cross_entropy,
                 squared_error,
-            } => vec![cross_entropy, squared_error],
+            } => vec![
+                ("optimizer.lr.cross_entropy", cross_entropy),
+                ("optimizer.lr.squared_error", squared_error),
+            ],
         }
     }
 }
@@ -176,29 +180,45 @@ impl std::fmt::Display for LearningRate {
 
 impl<'de> Deserialize<'de> for LearningRate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        // A map, not a struct: a TOML array must not be read as the fields in order.
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
             All(f64),
-            PerLoss(PerLoss),
+            PerLoss(std::collections::BTreeMap<String, toml::Value>),
         }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct PerLoss {
-            cross_entropy: f64,
-            squared_error: f64,
+        const EXPECTED: &str = "expected a learning rate (a number) or one per loss, \
+             { cross_entropy = 0.5, squared_error = 0.1 }";
+        let map = match Raw::deserialize(d) {
+            Ok(Raw::All(lr)) => return Ok(LearningRate::All(lr)),
+            Ok(Raw::PerLoss(map)) => map,
+            Err(_) => return Err(D::Error::custom(EXPECTED)),
+        };
+        if let Some(other) = map
+            .keys()
+            .find(|k| !matches!(k.as_str(), "cross_entropy" | "squared_error"))
+        {
+            return Err(D::Error::custom(format!(
+                "unknown loss `{other}` in the learning-rate table: {EXPECTED}"
+            )));
         }
-        match Raw::deserialize(d) {
-            Ok(Raw::All(lr)) => Ok(LearningRate::All(lr)),
-            Ok(Raw::PerLoss(p)) => Ok(LearningRate::PerLoss {
-                cross_entropy: p.cross_entropy,
-                squared_error: p.squared_error,
-            }),
-            Err(_) => Err(serde::de::Error::custom(
-                "expected a learning rate (a number) or one per loss, \
-                 { cross_entropy = 0.5, squared_error = 0.1 }",
-            )),
-        }
+        let rate = |name: &str| -> Result<f64, D::Error> {
+            match map.get(name) {
+                Some(toml::Value::Float(v)) => Ok(*v),
+                Some(toml::Value::Integer(v)) => Ok(*v as f64),
+                Some(other) => Err(D::Error::custom(format!(
+                    "{name} = {other}: expected a number"
+                ))),
+                None => Err(D::Error::custom(format!(
+                    "the learning-rate table has no `{name}`: {EXPECTED}"
+                ))),
+            }
+        };
+        Ok(LearningRate::PerLoss {
+            cross_entropy: rate("cross_entropy")?,
+            squared_error: rate("squared_error")?,
+        })
     }
 }
 
@@ -474,8 +494,10 @@ impl ExperimentConfig {
             );
         }
         let o = &self.optimizer;
-        if !o.lr.values().iter().all(|lr| lr.is_finite() && *lr > 0.0) {
-            bail!("optimizer.lr = {}: expected a positive number", o.lr);
+        for (key, lr) in o.lr.entries() {
+            if !(lr.is_finite() && lr > 0.0) {
+                bail!("{key} = {lr}: expected a positive number");
+            }
         }
         if !(0.0..1.0).contains(&o.momentum) {
             bail!(
@@ -504,17 +526,12 @@ impl ExperimentConfig {
                 o.step_gamma
             );
         }
-        if o.schedule == Schedule::Cosine
-            && !o
-                .lr
-                .values()
-                .iter()
-                .all(|&lr| o.min_lr >= 0.0 && o.min_lr < lr && lr <= 1.0)
-        {
+        // Burn's cosine schedule starts at most at 1; checked for the rate the loss uses.
+        let lr = self.lr();
+        if o.schedule == Schedule::Cosine && !(o.min_lr >= 0.0 && o.min_lr < lr && lr <= 1.0) {
             bail!(
-                "optimizer.min_lr = {}, optimizer.lr = {}: the cosine schedule needs 0 <= min_lr < lr <= 1",
-                o.min_lr,
-                o.lr
+                "optimizer.min_lr = {}, learning rate {lr} (optimizer.lr): the cosine schedule needs 0 <= min_lr < lr <= 1 (or optimizer.schedule = \"constant\" or \"step\")",
+                o.min_lr
             );
         }
         if !(self.model.init_std.is_finite() && self.model.init_std > 0.0) {
@@ -696,6 +713,48 @@ mod tests {
             let e = format!("{:#}", ExperimentConfig::from_toml(&text, "x").unwrap_err());
             assert!(e.contains("batch"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn learning_rates_per_loss_and_their_errors() {
+        let parse = |lr: &str| {
+            ExperimentConfig::from_toml(&format!("[optimizer]\nlr = {lr}\n"), "t.toml")
+                .map_err(|e| format!("{e:#}"))
+        };
+        let c = parse("{ cross_entropy = 0.5, squared_error = 0.1 }").unwrap();
+        assert_eq!(c.lr(), 0.5);
+        let mut se = c.clone();
+        se.train.loss = LossKind::SquaredError;
+        assert_eq!(se.lr(), 0.1);
+        se.train.loss = LossKind::Nll;
+        assert_eq!(se.lr(), 0.5);
+        assert_eq!(parse("2").unwrap().lr(), 2.0);
+        // An array is not a table read in order.
+        assert!(parse("[0.1, 0.2]").unwrap_err().contains("one per loss"));
+        let e = parse("{ cross_entropy = 0.5 }").unwrap_err();
+        assert!(e.contains("no `squared_error`"), "{e}");
+        let e = parse("{ cross_entropy = 0.5, squared_eror = 0.1 }").unwrap_err();
+        assert!(e.contains("unknown loss `squared_eror`"), "{e}");
+        let e = parse("{ cross_entropy = \"a\", squared_error = 0.1 }").unwrap_err();
+        assert!(
+            e.contains("cross_entropy = \"a\": expected a number"),
+            "{e}"
+        );
+        let e = parse("{ cross_entropy = 0.5, squared_error = -1 }").unwrap_err();
+        assert!(
+            e.contains("optimizer.lr.squared_error = -1: expected a positive"),
+            "{e}"
+        );
+        // The cosine schedule's bound applies to the rate the loss uses.
+        let text =
+            "[optimizer]\nschedule = \"cosine\"\nlr = { cross_entropy = 0.5, squared_error = 2 }\n";
+        assert!(ExperimentConfig::from_toml(text, "t.toml").is_ok());
+        let e = ExperimentConfig::from_toml(
+            &format!("{text}[train]\nloss = \"squared_error\"\n"),
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("lr <= 1"), "{e:#}");
     }
 
     #[test]

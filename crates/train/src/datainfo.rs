@@ -8,7 +8,7 @@ use linclass_data::split::train_valid_split;
 use linclass_data::{DataSource, DatasetKind, ImageSet};
 
 use crate::config::ExperimentConfig;
-use crate::datasets::{open_split, source};
+use crate::datasets::{open_split_cached, source};
 use crate::progress::DownloadBar;
 
 pub enum DataAction {
@@ -46,7 +46,7 @@ pub fn run(action: DataAction) -> Result<()> {
             source.official = official;
             source.download = true;
             if source.missing_in(&dir).is_empty() {
-                println!("{} is already in {}", kind.name(), dir.display());
+                crate::say!("{} is already in {}", kind.name(), dir.display());
                 return Ok(());
             }
             source.fetch_into(&dir, &mut DownloadBar::default())?;
@@ -62,21 +62,28 @@ pub fn run(action: DataAction) -> Result<()> {
             for split in [Split::Train, Split::Test] {
                 source.open(split, &mut DownloadBar::default())?;
             }
-            println!("{} is ready in {}", kind.name(), dir.display());
+            crate::say!("{} is ready in {}", kind.name(), dir.display());
             Ok(())
         }
         DataAction::Info { config, sets } => {
             let config = ExperimentConfig::load(&config, &sets)?;
             let seed = config.train.seed;
             let src = source(&config.data, seed);
-            let train = open_split(&config.data, seed, Split::Train)?;
-            let test = open_split(&config.data, seed, Split::Test)?;
+            let started = std::time::Instant::now();
+            let (train, train_cache) = open_split_cached(&config.data, seed, Split::Train)?;
+            let (test, test_cache) = open_split_cached(&config.data, seed, Split::Test)?;
+            let read_s = started.elapsed().as_secs_f64();
             let split = train_valid_split(train.len(), config.data.valid_fraction, seed);
-            println!("dataset: {}", config.data.source.name());
-            println!("folder: {}", src.resolved_dir().display());
-            println!("image shape (channels, height, width): {:?}", train.shape());
-            println!("classes: {}", train.classes().len());
-            println!(
+            crate::say!("dataset: {}", config.data.source.name());
+            crate::say!("folder: {}", src.resolved_dir().display());
+            if let (Some(a), Some(b)) = (&train_cache, &test_cache) {
+                crate::say!("decoded-image cache, training split: {}", a.describe());
+                crate::say!("decoded-image cache, test split: {}", b.describe());
+            }
+            crate::say!("read in {read_s:.2} s");
+            crate::say!("image shape (channels, height, width): {:?}", train.shape());
+            crate::say!("classes: {}", train.classes().len());
+            crate::say!(
                 "samples: train {} (of which {} for training, {} for validation), test {}",
                 train.len(),
                 split.train.len(),
@@ -97,13 +104,15 @@ fn print_counts(train: &ImageSet, test: &ImageSet) {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
+    crate::say!(
         "per class:  {:<width$}  {:>7}  {:>7}",
-        "class", "train", "test"
+        "class",
+        "train",
+        "test"
     );
     let (a, b) = (train.class_counts(), test.class_counts());
     for (i, name) in train.classes().iter().enumerate() {
-        println!(
+        crate::say!(
             "  {i:>3}      {name:<width$}  {:>7}  {:>7}",
             a[i],
             b.get(i).copied().unwrap_or(0)

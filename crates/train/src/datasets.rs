@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use linclass_data::folder::CacheStatus;
 use linclass_data::mnist::Split;
 use linclass_data::split::{TrainValid, train_valid_split};
 use linclass_data::{DataSource, ImageSet, Normalization, Opened};
@@ -29,7 +30,20 @@ pub fn source(data: &DataConfig, seed: u64) -> DataSource {
 /// reader warns about (files of a folder not read, sums that differ from the official ones) is
 /// printed on stderr.
 pub fn open_split(data: &DataConfig, seed: u64, split: Split) -> Result<ImageSet> {
-    let Opened { set, warnings } = source(data, seed).open(split, &mut DownloadBar::default())?;
+    Ok(open_split_cached(data, seed, split)?.0)
+}
+
+/// [`open_split`], also saying what the decoded-image cache did (image folders).
+pub fn open_split_cached(
+    data: &DataConfig,
+    seed: u64,
+    split: Split,
+) -> Result<(ImageSet, Option<CacheStatus>)> {
+    let Opened {
+        set,
+        warnings,
+        cache,
+    } = source(data, seed).open(split, &mut DownloadBar::default())?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -37,7 +51,7 @@ pub fn open_split(data: &DataConfig, seed: u64, split: Split) -> Result<ImageSet
         Split::Train => data.train_limit,
         Split::Test => data.test_limit,
     };
-    Ok(if limit > 0 { set.truncated(limit) } else { set })
+    Ok((if limit > 0 { set.truncated(limit) } else { set }, cache))
 }
 
 /// The training split, its seeded train/valid partition and the normalization fitted on the

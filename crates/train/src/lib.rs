@@ -1,6 +1,20 @@
 //! Training, evaluation and use of linear image classifiers: the experiment config, backend
 //! selection, Burn's learner wiring, the run directory, evaluation, prediction and the CLI.
 
+/// `println!` that never panics: a stdout closed early (a pipe into `head`) must not stop a
+/// training run halfway or abort it; what is left to print is dropped.
+#[macro_export]
+macro_rules! say {
+    () => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout());
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod backend;
 pub mod bench;
 pub mod classifier;

@@ -315,7 +315,7 @@ impl MetricLogger for EpochLog {
         };
         state.epoch_started = Instant::now();
         if !state.quiet {
-            println!("{}", epoch_line(&record, state.total_epochs, state.k));
+            crate::say!("{}", epoch_line(&record, state.total_epochs, state.k));
         }
         state.records.push(record);
         state.csv = csv_text(&state.records, state.k, state.keep_best);

@@ -65,12 +65,15 @@ fn replace_file(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
 }
 
 /// Every file and folder a run writes, as `set_aside` moves them.
-const RUN_FILES: [&str; 9] = [
+const RUN_FILES: [&str; 12] = [
     RECORD_FILE,
     INFO_FILE,
     METRICS_FILE,
     "curves.png",
+    "curves.svg",
     "confusion.png",
+    "confusion.svg",
+    "model.safetensors",
     "templates.png",
     "report.html",
     "checkpoint",

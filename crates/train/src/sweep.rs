@@ -117,7 +117,7 @@ pub fn sweep(
         c.output.dir = root.join(run_name(i, settings));
         configs.push(c);
     }
-    println!(
+    crate::say!(
         "sweep: {} combinations of {}",
         configs.len(),
         grid.iter()
@@ -138,7 +138,7 @@ pub fn sweep(
             Ok(t) => t,
             Err(e) => {
                 let why = format!("{e:#}");
-                println!("  {label}: failed: {why}");
+                crate::say!("  {label}: failed: {why}");
                 rows.push(SweepRow {
                     settings,
                     run: c.output.dir.clone(),
@@ -169,7 +169,7 @@ pub fn sweep(
             seconds: trained.epochs.iter().map(|e| e.seconds).sum(),
             failed: None,
         };
-        println!(
+        crate::say!(
             "  {label}: valid accuracy {:.2}%, {:.1} s",
             100.0 * row.valid_acc,
             row.seconds
@@ -261,8 +261,8 @@ pub fn sweep(
     md.push_str(&summary);
     write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
     write_atomic(&root.join("sweep.md"), md.as_bytes())?;
-    println!("\n{md}");
-    println!(
+    crate::say!("\n{md}");
+    crate::say!(
         "wrote {} and {}",
         root.join("sweep.csv").display(),
         root.join("sweep.md").display()

@@ -394,7 +394,7 @@ fn install_ctrl_c(interrupter: Interrupter) {
     INSTALLED.call_once(|| {
         let _ = ctrlc::set_handler(|| {
             match CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                Some(i) => i.stop(Some("interrupted (Ctrl-C)")),
+                Some(i) => i.stop(Some("interrupted (Ctrl-C or a termination signal)")),
                 None => std::process::exit(130),
             }
         });
@@ -468,12 +468,12 @@ fn train_from(
     };
     if !quiet {
         match resume_at {
-            Some(done) => println!(
+            Some(done) => crate::say!(
                 "resuming {} after epoch {done} of {}",
                 run.path.display(),
                 config.train.epochs
             ),
-            None => println!(
+            None => crate::say!(
                 "training a {}x{} linear classifier on {} images ({} held out for validation), {} epochs, batch {}, lr {}, backend {}",
                 model_config.num_classes,
                 model_config.input_dim(),

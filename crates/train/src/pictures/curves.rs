@@ -4,6 +4,7 @@
 use anyhow::Result;
 use image::RgbImage;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 use super::charts::{self, BLUE, DARK, FONT, ORANGE, drawn};
@@ -86,7 +87,9 @@ fn panel<DB: DrawingBackend>(
             DARK.stroke_width(1),
         )))?
         .label(format!("kept epoch {k}"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], DARK.stroke_width(1)));
+        .legend(|(x, y)| {
+            DashedPathElement::new(vec![(x, y), (x + 16, y)], 4, 3, DARK.stroke_width(1))
+        });
     }
     for (name, colour, ys) in series {
         let points: Vec<(f64, f64)> = epochs

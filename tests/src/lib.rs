@@ -25,11 +25,17 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs the CLI with `args` in `cwd`.
+/// The decoded-image cache folder of the tests (not the user's): under the system's temp folder.
+pub fn test_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("linclass-tests-cache")
+}
+
+/// Runs the CLI with `args` in `cwd` (with the tests' own decoded-image cache folder).
 pub fn linclass(cwd: &Path, args: &[&str]) -> Output {
     Command::new(linclass_bin())
         .args(args)
         .current_dir(cwd)
+        .env("LINCLASS_CACHE", test_cache_dir())
         .output()
         .expect("run linclass")
 }

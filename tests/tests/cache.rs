@@ -69,14 +69,25 @@ fn the_second_read_maps_the_cache_and_a_changed_file_rebuilds_it() {
     let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
     write_folder(&data, 3, 10);
     let (first, _) = info(&data, &cache, &[]);
-    assert!(train_line(&first).contains("decoded every image and stored"), "{first}");
+    assert!(
+        train_line(&first).contains("decoded every image and stored"),
+        "{first}"
+    );
     // One file per split (the test part is held out of the same folder).
     let files = cache_files(&cache);
     assert_eq!(files.len(), 2, "{files:?}");
     let (second, _) = info(&data, &cache, &[]);
-    assert!(train_line(&second).contains("(no image decoded)"), "{second}");
+    assert!(
+        train_line(&second).contains("(no image decoded)"),
+        "{second}"
+    );
     // The same images either way: the per-class counts and sizes agree.
-    let counts = |t: &str| t.lines().filter(|l| l.contains("class")).map(String::from).collect::<Vec<_>>();
+    let counts = |t: &str| {
+        t.lines()
+            .filter(|l| l.contains("class"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(counts(&first), counts(&second));
 
     // Training on the cached folder gives the same record as decoding (cache off).
@@ -86,7 +97,12 @@ fn the_second_read_maps_the_cache_and_a_changed_file_rebuilds_it() {
             .current_dir(repo_root())
             .args(["train", "--quiet", "--config", "configs/image-folder.toml"])
             .args(["--set", &format!("data.dir={}", data.display())])
-            .args(["--set", "data.folder.height=16", "--set", "data.folder.width=16"])
+            .args([
+                "--set",
+                "data.folder.height=16",
+                "--set",
+                "data.folder.width=16",
+            ])
             .args(["--set", "train.epochs=2"])
             .args(["--set", &format!("data.folder.cache={cache_on}")])
             .args(["--set", &format!("output.dir={}", dir.display())])
@@ -104,16 +120,25 @@ fn the_second_read_maps_the_cache_and_a_changed_file_rebuilds_it() {
         .save(data.join("class0/3.png"))
         .unwrap();
     let (changed, _) = info(&data, &cache, &[]);
-    assert!(train_line(&changed).contains("decoded every image and stored"), "{changed}");
+    assert!(
+        train_line(&changed).contains("decoded every image and stored"),
+        "{changed}"
+    );
     // A new class: the same.
     write_folder(&tmp.path().join("more"), 4, 10);
     std::fs::rename(tmp.path().join("more/class3"), data.join("class3")).unwrap();
     let (grown, _) = info(&data, &cache, &[]);
-    assert!(train_line(&grown).contains("decoded every image and stored"), "{grown}");
+    assert!(
+        train_line(&grown).contains("decoded every image and stored"),
+        "{grown}"
+    );
     assert!(grown.contains("classes: 4"), "{grown}");
     // Another size: another cache.
     let (bigger, _) = info(&data, &cache, &["data.folder.height=20"]);
-    assert!(train_line(&bigger).contains("decoded every image and stored"), "{bigger}");
+    assert!(
+        train_line(&bigger).contains("decoded every image and stored"),
+        "{bigger}"
+    );
     // Off: not used, nothing written.
     let before = cache_files(&cache).len();
     let (off, _) = info(&data, &cache, &["data.folder.cache=false"]);
@@ -133,13 +158,25 @@ fn a_cut_or_damaged_cache_is_rebuilt_never_trusted() {
     // Each kind of damage, to every cache file: the read says so, decodes again, and leaves a
     // good cache behind (byte-identical to the first).
     let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
-        ("bytes, expected", Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2))),
-        ("bytes, expected", Box::new(|b: &mut Vec<u8>| b.truncate(10))),
-        ("checksum does not match", Box::new(|b: &mut Vec<u8>| {
-            let i = b.len() - 100;
-            b[i] ^= 0x40;
-        })),
-        ("another format or key", Box::new(|b: &mut Vec<u8>| b[0] = b'X')),
+        (
+            "bytes, expected",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2)),
+        ),
+        (
+            "bytes, expected",
+            Box::new(|b: &mut Vec<u8>| b.truncate(10)),
+        ),
+        (
+            "checksum does not match",
+            Box::new(|b: &mut Vec<u8>| {
+                let i = b.len() - 100;
+                b[i] ^= 0x40;
+            }),
+        ),
+        (
+            "another format or key",
+            Box::new(|b: &mut Vec<u8>| b[0] = b'X'),
+        ),
     ];
     for (expect, damage) in damages {
         for (f, good) in files.iter().zip(&original) {
@@ -155,10 +192,20 @@ fn a_cut_or_damaged_cache_is_rebuilt_never_trusted() {
         );
         assert!(stderr.contains("decoded-image cache"), "{stderr}");
         // What was read is the real data, not the damaged bytes.
-        let counts = |t: &str| t.lines().filter(|l| l.contains("class")).map(String::from).collect::<Vec<_>>();
+        let counts = |t: &str| {
+            t.lines()
+                .filter(|l| l.contains("class"))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(counts(&text), counts(&reference));
         for (f, good) in files.iter().zip(&original) {
-            assert_eq!(&std::fs::read(f).unwrap(), good, "{expect}: {}", f.display());
+            assert_eq!(
+                &std::fs::read(f).unwrap(),
+                good,
+                "{expect}: {}",
+                f.display()
+            );
         }
         let (again, _) = info(&data, &cache, &[]);
         assert!(train_line(&again).contains("(no image decoded)"), "{again}");
@@ -169,9 +216,16 @@ fn a_cut_or_damaged_cache_is_rebuilt_never_trusted() {
     for f in &files {
         std::fs::remove_file(f).unwrap();
     }
-    std::fs::write(cache.join(".tmpABC123"), &original[0][..original[0].len() / 2]).unwrap();
+    std::fs::write(
+        cache.join(".tmpABC123"),
+        &original[0][..original[0].len() / 2],
+    )
+    .unwrap();
     let (text, _) = info(&data, &cache, &[]);
-    assert!(train_line(&text).contains("decoded every image and stored"), "{text}");
+    assert!(
+        train_line(&text).contains("decoded every image and stored"),
+        "{text}"
+    );
 
     // A cache folder that cannot be written: decoded, said so, and the command still works.
     let blocked = tmp.path().join("blocked");

@@ -55,6 +55,8 @@ fn cifar10_trains_from_the_cli() {
             "train.epochs=10".into(),
             "train.batch_size=16".into(),
             "data.normalize=standardize".into(),
+            "optimizer.lr=0.01".into(),
+            "optimizer.schedule=constant".into(),
         ],
     );
     assert_eq!(json["n"], 60);
@@ -208,7 +210,7 @@ fn data_info_reports_splits_and_classes() {
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("samples: train 100 (of which 90 for training, 10 for validation), test 20"),
+        text.contains("samples: train 100 (of which 95 for training, 5 for validation), test 20"),
         "{text}"
     );
     assert!(

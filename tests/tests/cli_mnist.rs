@@ -46,7 +46,7 @@ fn train_eval_predict_on_an_mnist_slice() {
     assert_eq!(epoch_lines.len(), 2, "{stdout}");
     assert!(epoch_lines[1].contains("epoch   2/2") && epoch_lines[1].contains("valid loss"));
     assert!(stdout.lines().count() <= 6, "{stdout}");
-    assert!(stdout.contains("1800 images (200 held out"), "{stdout}");
+    assert!(stdout.contains("1900 images (100 held out"), "{stdout}");
 
     for f in ["model.bpk", "run.toml", "metrics.csv"] {
         assert!(run.join(f).is_file(), "{f} missing");

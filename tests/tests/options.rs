@@ -14,10 +14,13 @@ use linclass_data::official::Expect;
 use linclass_data::split::train_valid_split;
 use linclass_tests::{describe, linclass, mnist_dir, repo_root};
 
+/// `train` on MNIST with a constant learning rate and a 10% validation part (what these tests
+/// count steps and rates against), then `sets`.
 fn train(run: &Path, sets: &[&str]) -> std::process::Output {
     let mut args = vec!["train".to_string(), "--quiet".into()];
-    for s in sets
+    for s in ["optimizer.schedule=constant", "data.valid_fraction=0.1"]
         .iter()
+        .chain(sets)
         .map(|s| s.to_string())
         .chain([format!("output.dir={}", run.display())])
     {
@@ -300,7 +303,7 @@ fn early_stopping_ends_when_the_valid_loss_stalls() {
             "data.train_limit=50",
             "train.epochs=60",
             "train.batch_size=5",
-            "optimizer.lr=2.0",
+            "optimizer.lr=0.5",
             "train.early_stopping_patience=2",
         ],
     );
@@ -326,6 +329,7 @@ fn divergence_stops_with_a_clear_error() {
             "data.train_limit=500",
             "train.loss=squared_error",
             "optimizer.lr=1000",
+            "optimizer.schedule=constant",
             "train.epochs=2",
         ],
     );

@@ -345,7 +345,7 @@ fn table_of_bad_inputs() {
                 .into_iter()
                 .chain(["--set".into(), "optimizer.lr=2".into()])
                 .collect(),
-            vec!["cosine", "lr = 2"],
+            vec!["cosine", "learning rate 2"],
         ),
         (
             vec![

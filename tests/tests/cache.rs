@@ -157,7 +157,8 @@ fn a_cut_or_damaged_cache_is_rebuilt_never_trusted() {
 
     // Each kind of damage, to every cache file: the read says so, decodes again, and leaves a
     // good cache behind (byte-identical to the first).
-    let damages: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let damages: Vec<(&str, Damage)> = vec![
         (
             "bytes, expected",
             Box::new(|b: &mut Vec<u8>| b.truncate(b.len() / 2)),

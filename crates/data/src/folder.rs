@@ -544,7 +544,7 @@ fn read_cached(
     read.cache = if read.skipped.len() > before {
         CacheStatus::Off
     } else {
-        let pixels: &[u8] = &read.set.all_pixels();
+        let pixels: &[u8] = read.set.all_pixels();
         match (store(&file, &key, shape, pixels), stale) {
             (Ok(()), None) => CacheStatus::Built(file),
             (Ok(()), Some(why)) => CacheStatus::Rebuilt(file, why),

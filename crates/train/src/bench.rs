@@ -176,6 +176,9 @@ pub fn run(
     Ok(line)
 }
 
+/// A decoding function of `linclass_data::decode`.
+type Decoder = dyn Fn(&[u8], [usize; 3], &Path) -> linclass_data::Result<Vec<u8>>;
+
 /// JPEG decoding speed into a small target: images/s of the full decoder (every pixel, then
 /// resized) and of the reduced-size decoder (`decode_jpeg_reduced`), one thread, over the JPEG
 /// files of `dir`, or over `count` photo-sized JPEGs (1600×1200, textured) written for the
@@ -221,7 +224,7 @@ pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result
     let mut lines = Vec::new();
     for &size in sizes {
         let shape = [3, size, size];
-        let rate = |decode: &dyn Fn(&[u8], [usize; 3], &Path) -> linclass_data::Result<Vec<u8>>| {
+        let rate = |decode: &Decoder| {
             let start = Instant::now();
             for (path, bytes) in &files {
                 decode(bytes, shape, path)?;

@@ -23,7 +23,7 @@ use crate::mnist::Split;
 use crate::split::SplitMix64;
 
 /// The layouts recognized, for error messages.
-pub const LAYOUTS: &str = "root/<class>/<images> (a test part is held out per class), or root/train/<class>/<images> beside root/test/<class>/ (or val/, valid/, validation/; any letter case)";
+pub const LAYOUTS: &str = "root/<class>/<images> (a test part is held out per class), or root/train/<class>/<images> beside root/test/<class>/ (or val/, valid/, validation/; any letter case; or a flat val/ labelled by ImageNet's LOC_val_solution.csv)";
 
 /// Names of split folders (compared case-insensitively), in order of preference.
 const TRAIN_NAMES: [&str; 2] = ["train", "training"];
@@ -277,45 +277,77 @@ fn scan_classes(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<(String, V
     Ok(classes.into_iter().map(|(n, _, f)| (n, f)).collect())
 }
 
-/// The train and test folders of `root`, when it is laid out that way, and the names of
-/// other test-like folders that are not read (`val/` beside `test/`).
-fn split_dirs(root: &Path) -> Result<Option<(PathBuf, PathBuf, Vec<String>)>> {
+/// Where the test split of a train/test layout comes from.
+#[derive(Debug, Clone)]
+enum TestDir {
+    /// A folder of class folders, like train/.
+    Classes(PathBuf),
+    /// A flat folder of images labelled by a `LOC_val_solution.csv` (ImageNet's val/).
+    Flat { dir: PathBuf, labels: PathBuf },
+}
+
+/// The train and test folders of `root`, when it is laid out that way, and a line for each
+/// other test-like folder that is not read (`val/` beside `test/`, an unlabelled flat folder).
+fn split_dirs(root: &Path) -> Result<Option<(PathBuf, TestDir, Vec<String>)>> {
     let dirs: Vec<PathBuf> = entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
-    let named = |names: &[&str]| {
-        names.iter().find_map(|want| {
-            dirs.iter().find(|d| {
-                d.file_name()
-                    .and_then(OsStr::to_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(want))
-            })
+    let named = |want: &str| {
+        dirs.iter().find(|d| {
+            d.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(want))
         })
     };
-    let Some(train) = named(&TRAIN_NAMES) else {
+    let Some(train) = TRAIN_NAMES.iter().find_map(|n| named(n)) else {
         return Ok(None);
     };
     // A class may be called "train" (trains, cars, buses): a split folder holds folders.
-    let holds_folders = entries(train)?.iter().any(|p| p.is_dir());
-    match named(&TEST_NAMES) {
-        Some(test) if holds_folders => {
-            // train/ + val/ + test/: val/ is not read, which is said, not silent.
-            let unused: Vec<String> = dirs
-                .iter()
-                .filter(|d| *d != test)
-                .filter_map(|d| d.file_name()?.to_str())
-                .filter(|n| TEST_NAMES.iter().any(|t| n.eq_ignore_ascii_case(t)))
-                .map(String::from)
-                .collect();
-            Ok(Some((train.clone(), test.clone(), unused)))
+    if !entries(train)?.iter().any(|p| p.is_dir()) {
+        return Ok(None);
+    }
+    let labels = crate::imagenet::find_upwards(root, crate::imagenet::VAL_SOLUTION_FILE);
+    let mut chosen: Option<TestDir> = None;
+    let mut notes = Vec::new();
+    for dir in TEST_NAMES.iter().filter_map(|n| named(n)) {
+        if let Some(test) = &chosen {
+            // Test-like folders after the chosen one are not read, which is said, not silent.
+            let (TestDir::Classes(used) | TestDir::Flat { dir: used, .. }) = test;
+            notes.push(format!(
+                "{}/ is not read: the test split is {}",
+                dir.display(),
+                used.display()
+            ));
+        } else if entries(dir)?.iter().any(|p| p.is_dir()) {
+            chosen = Some(TestDir::Classes(dir.clone()));
+        } else if let Some(labels) = labels.as_ref().filter(|_| {
+            // LOC_val_solution.csv labels the validation images, not test/'s.
+            dir.file_name().and_then(OsStr::to_str).is_some_and(|n| {
+                ["val", "valid", "validation"]
+                    .iter()
+                    .any(|v| n.eq_ignore_ascii_case(v))
+            })
+        }) {
+            chosen = Some(TestDir::Flat {
+                dir: dir.clone(),
+                labels: labels.clone(),
+            });
+        } else {
+            notes.push(format!(
+                "{}/ is not read: it holds no class folders (unlabelled images), and no {} gives their classes",
+                dir.display(),
+                crate::imagenet::VAL_SOLUTION_FILE
+            ));
         }
-        None if holds_folders => Err(DataError::format(
+    }
+    let Some(test) = chosen else {
+        return Err(DataError::format(
             root,
             format!(
-                "{} holds class folders but there is no test/ (or val/, valid/, validation/) beside it; expected {LAYOUTS}",
+                "{} holds class folders but there is no test/ (or val/, valid/, validation/) with class folders beside it; expected {LAYOUTS}",
                 train.display()
             ),
-        )),
-        _ => Ok(None),
-    }
+        ));
+    };
+    Ok(Some((train.clone(), test, notes)))
 }
 
 /// The image files of both splits of a folder with their class indices, the class names and
@@ -349,49 +381,89 @@ pub fn list(root: &Path) -> Result<Listing> {
         ));
     }
     let mut skipped = Vec::new();
-    let Some((train_dir, test_dir, unused)) = split_dirs(root)? else {
+    let Some((train_dir, test_dir, mut notes)) = split_dirs(root)? else {
         let classes = scan_classes(root, &mut skipped)?;
-        let (names, files) = classes.into_iter().unzip();
+        let (folders, files): (Vec<String>, _) = classes.into_iter().unzip();
         return Ok(Listing {
-            classes: names,
+            classes: display_names(root, folders)?,
             train: files,
             test: None,
             skipped,
             notes: Vec::new(),
         });
     };
-    let notes = unused
-        .iter()
-        .map(|n| {
-            format!(
-                "{}/ is not read: the test split is {}",
-                root.join(n).display(),
-                test_dir.display()
-            )
-        })
-        .collect();
     let train = scan_classes(&train_dir, &mut skipped)?;
-    let names: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
-    let mut test = vec![Vec::new(); names.len()];
-    for (name, files) in scan_classes(&test_dir, &mut skipped)? {
-        let index = names.iter().position(|n| *n == name).ok_or_else(|| {
-            DataError::format(
-                &test_dir,
-                format!(
-                    "class '{name}' is not among the {} training classes of {}",
-                    names.len(),
-                    train_dir.display()
-                ),
-            )
-        })?;
-        test[index] = files;
+    let folders: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
+    let mut test = vec![Vec::new(); folders.len()];
+    match &test_dir {
+        TestDir::Classes(dir) => {
+            for (name, files) in scan_classes(dir, &mut skipped)? {
+                let index = folders.iter().position(|n| *n == name).ok_or_else(|| {
+                    DataError::format(
+                        dir,
+                        format!(
+                            "class '{name}' is not among the {} training classes of {}",
+                            folders.len(),
+                            train_dir.display()
+                        ),
+                    )
+                })?;
+                test[index] = files;
+            }
+        }
+        TestDir::Flat { dir, labels } => {
+            let solution = crate::imagenet::val_solution(labels)?;
+            let mut files = Vec::new();
+            collect_images(dir, &mut files, &mut skipped)?;
+            let mut unlabelled = 0usize;
+            for file in files {
+                let id = file.file_stem().and_then(OsStr::to_str).unwrap_or_default();
+                let Some(wnid) = solution.get(id) else {
+                    unlabelled += 1;
+                    continue;
+                };
+                let index = folders.iter().position(|n| n == wnid).ok_or_else(|| {
+                    DataError::format(
+                        labels,
+                        format!(
+                            "labels {id} as '{wnid}', which is not among the {} training classes of {}",
+                            folders.len(),
+                            train_dir.display()
+                        ),
+                    )
+                })?;
+                test[index].push(file);
+            }
+            if unlabelled > 0 {
+                notes.push(format!(
+                    "{}: {unlabelled} image(s) have no row in {} and are not read",
+                    dir.display(),
+                    labels.display()
+                ));
+            }
+            if test.iter().all(Vec::is_empty) {
+                return Err(DataError::format(
+                    dir,
+                    format!("none of its images has a row in {}", labels.display()),
+                ));
+            }
+        }
     }
     Ok(Listing {
-        classes: names,
+        classes: display_names(root, folders)?,
         train: train.into_iter().map(|(_, f)| f).collect(),
         test: Some(test),
         skipped,
         notes,
+    })
+}
+
+/// The class names: the folder names, or the names a `classes.txt` / `LOC_synset_mapping.txt`
+/// gives them (see [`crate::imagenet`]).
+fn display_names(root: &Path, folders: Vec<String>) -> Result<Vec<String>> {
+    Ok(match crate::imagenet::class_names(root, &folders)? {
+        Some((names, _)) => names,
+        None => folders,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod folder;
 pub mod idx;
 pub mod image_set;
+pub mod imagenet;
 pub mod mnist;
 pub mod normalize;
 pub mod official;

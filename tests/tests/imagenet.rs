@@ -1,0 +1,196 @@
+//! ImageNet's layouts and names in image folders: WordNet-id class folders shown by name
+//! (LOC_synset_mapping.txt or classes.txt), and the localization release's flat val/ folder
+//! labelled by LOC_val_solution.csv, as the test split.
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use linclass_data::folder::{FolderOptions, list, read_folder};
+use linclass_data::mnist::Split;
+use linclass_tests::{describe, linclass, repo_root};
+
+const WNIDS: [&str; 3] = ["n01440764", "n01443537", "n02012849"];
+const MAPPING: &str = "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\nn02012849 crane\nn03126707 crane\n";
+
+/// An image of class `c` (its own colour), `.JPEG` as ImageNet names them.
+fn photo(path: &Path, c: usize, i: u32) {
+    let colour = [[200u8, 40, 40], [40, 200, 40], [40, 40, 200]][c];
+    RgbImage::from_fn(40 + i, 30, |x, _| {
+        let v = (x % 7) as u8;
+        Rgb(colour.map(|k| k.saturating_add(v)))
+    })
+    .save_with_format(path, image::ImageFormat::Jpeg)
+    .unwrap();
+}
+
+/// The Kaggle release's tree under `top`: LOC_*.{txt,csv} at the top, the images under
+/// ILSVRC/Data/CLS-LOC/{train,val,test}; returns the CLS-LOC folder.
+fn release(top: &Path, per_class: u32, val_per_class: u32) -> std::path::PathBuf {
+    let cls_loc = top.join("ILSVRC/Data/CLS-LOC");
+    let mut csv = String::from("ImageId,PredictionString\n");
+    let mut n = 0;
+    for (c, wnid) in WNIDS.iter().enumerate() {
+        let dir = cls_loc.join("train").join(wnid);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            photo(&dir.join(format!("{wnid}_{i}.JPEG")), c, i);
+        }
+        std::fs::create_dir_all(cls_loc.join("val")).unwrap();
+        for i in 0..val_per_class {
+            n += 1;
+            let id = format!("ILSVRC2012_val_{n:08}");
+            photo(&cls_loc.join("val").join(format!("{id}.JPEG")), c, i);
+            csv.push_str(&format!("{id},{wnid} 10 20 30 40 {wnid} 1 2 3 4\n"));
+        }
+    }
+    // The unlabelled test images.
+    std::fs::create_dir_all(cls_loc.join("test")).unwrap();
+    photo(&cls_loc.join("test/ILSVRC2012_test_00000001.JPEG"), 0, 0);
+    std::fs::write(top.join("LOC_val_solution.csv"), csv).unwrap();
+    std::fs::write(top.join("LOC_synset_mapping.txt"), MAPPING).unwrap();
+    cls_loc
+}
+
+fn options() -> FolderOptions {
+    FolderOptions {
+        channels: 3,
+        height: 8,
+        width: 8,
+        cache: false,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_localization_release_reads_with_names_and_its_val_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = release(tmp.path(), 4, 3);
+    let listing = list(&root).unwrap();
+    // Names from LOC_synset_mapping.txt two folders up: the first synonym; the two "crane"s of
+    // ImageNet (only one of which is here) keep their plain name.
+    assert_eq!(listing.classes, ["tench", "goldfish", "crane"]);
+    let test = listing.test.as_ref().unwrap();
+    assert_eq!(test.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 3]);
+    // Each val image went to the class its CSV row names (the colour says which).
+    let set = read_folder(&root, Split::Test, &options(), 1).unwrap();
+    for i in 0..set.set.len() {
+        let px = set.set.image(i);
+        let plane = 64;
+        let means: Vec<u32> = (0..3)
+            .map(|c| {
+                px[c * plane..(c + 1) * plane]
+                    .iter()
+                    .map(|&v| v as u32)
+                    .sum::<u32>()
+                    / 64
+            })
+            .collect();
+        let brightest = (0..3).max_by_key(|&c| means[c]).unwrap();
+        assert_eq!(brightest, set.set.label(i), "image {i}: {means:?}");
+    }
+    // The unlabelled test/ folder is said not to be read.
+    assert!(
+        set.notes.is_empty()
+            && read_folder(&root, Split::Train, &options(), 1)
+                .unwrap()
+                .notes
+                .iter()
+                .any(|n| n.contains("test/ is not read") && n.contains("unlabelled")),
+    );
+
+    // From the CLI: eval names the classes.
+    let run = tmp.path().join("run");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--config",
+            "configs/image-folder.toml",
+            "--set",
+            &format!("data.dir={}", root.display()),
+            "--set",
+            "data.folder.height=8",
+            "--set",
+            "data.folder.width=8",
+            "--set",
+            "data.valid_fraction=0.25",
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+            "optimizer.lr=0.05",
+            "--set",
+            "train.epochs=5",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["classes"],
+        serde_json::json!(["tench", "goldfish", "crane"])
+    );
+    assert_eq!(json["n"], 9);
+}
+
+#[test]
+fn names_files_and_their_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("pets");
+    for (c, wnid) in WNIDS.iter().enumerate() {
+        std::fs::create_dir_all(root.join(wnid)).unwrap();
+        for i in 0..4 {
+            photo(&root.join(wnid).join(format!("{i}.jpg")), c, i);
+        }
+    }
+    // No names file: the folder names.
+    assert_eq!(list(&root).unwrap().classes, WNIDS);
+    // A classes.txt beside them: whole names, and a repeated name is told apart by its folder.
+    std::fs::write(
+        root.join("classes.txt"),
+        "# folder name\nn01440764 tench fish\nn01443537 crane\nn02012849 crane\n",
+    )
+    .unwrap();
+    assert_eq!(
+        list(&root).unwrap().classes,
+        ["tench fish", "crane (n01443537)", "crane (n02012849)"]
+    );
+    // A folder the file does not name: an error naming the file and the folder.
+    std::fs::write(root.join("classes.txt"), "n01440764 tench\n").unwrap();
+    let e = list(&root).unwrap_err().to_string();
+    assert!(
+        e.contains("classes.txt") && e.contains("'n01443537'"),
+        "{e}"
+    );
+
+    // A flat val/ whose CSV names a class training lacks: an error naming both.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let root2 = release(tmp2.path(), 2, 1);
+    let csv = tmp2.path().join("LOC_val_solution.csv");
+    let text = std::fs::read_to_string(&csv)
+        .unwrap()
+        .replace("n02012849", "n09999999");
+    std::fs::write(&csv, text).unwrap();
+    let e = list(&root2).unwrap_err().to_string();
+    assert!(
+        e.contains("n09999999") && e.contains("LOC_val_solution.csv"),
+        "{e}"
+    );
+    // Images without a row: said, not silently dropped.
+    std::fs::write(
+        &csv,
+        "ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\n",
+    )
+    .unwrap();
+    let listing = list(&root2).unwrap();
+    assert!(
+        listing
+            .notes
+            .iter()
+            .any(|n| n.contains("2 image(s) have no row")),
+        "{:?}",
+        listing.notes
+    );
+}

@@ -234,3 +234,21 @@ fn a_cut_or_damaged_cache_is_rebuilt_never_trusted() {
     let (text, _) = info(&data, &blocked, &[]);
     assert!(train_line(&text).contains("not stored"), "{text}");
 }
+
+#[test]
+fn a_training_limit_on_a_folder_takes_every_class() {
+    // Folders are read class by class: the first 9 images would all be class0's.
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
+    write_folder(&data, 3, 10);
+    let (text, _) = info(&data, &cache, &["data.train_limit=9", "data.test_limit=3"]);
+    assert!(text.contains("samples: train 9 (of which"), "{text}");
+    for c in 0..3 {
+        let row = text
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(&format!("class{c}")))
+            .unwrap_or_else(|| panic!("{text}"));
+        let counts: Vec<&str> = row.split_whitespace().skip(2).collect();
+        assert_eq!(counts, ["3", "1"], "{text}");
+    }
+}

@@ -972,14 +972,14 @@ fn pixel_diff(a: &[u8], b: &[u8]) -> (f64, i32) {
 fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     use linclass_data::decode::{decode_bytes_full, decode_jpeg_reduced};
     // A photo-sized picture: the scaled inverse DCT gives 1/8 of it (200 × 150), the smallest
-    // reduction with at least 32 × 32 pixels; for 128 × 128, 1/8 gives 150 rows, still enough.
+    // reduction that keeps at least twice 32 × 32; for 300 × 300, 1/2 (800 × 600).
     let photo = linclass::bench::photo_jpeg(7, 1600, 1200);
     let reduced = decode_jpeg_reduced(&photo, [32, 32]).unwrap();
     assert_eq!((reduced.width(), reduced.height()), (200, 150));
     let reduced = decode_jpeg_reduced(&photo, [300, 300]).unwrap();
-    assert_eq!((reduced.width(), reduced.height()), (400, 300));
-    // Not worth it (target above half the size): the full decoder's job.
-    assert!(decode_jpeg_reduced(&photo, [700, 700]).is_none());
+    assert_eq!((reduced.width(), reduced.height()), (800, 600));
+    // Not worth it (target above a quarter of the size): the full decoder's job.
+    assert!(decode_jpeg_reduced(&photo, [400, 400]).is_none());
     let path = Path::new("photo.jpg");
     for shape in [[3, 32, 32], [3, 64, 64], [1, 28, 28], [3, 24, 40]] {
         let fast = decode_bytes(&photo, shape, path).unwrap();
@@ -1002,9 +1002,44 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     // Upright: bright on top.
     assert!(fast[0] > 180 && fast[39 * 20] < 60, "{:?}", &fast[..20]);
 
-    // A damaged JPEG still gets the full decoder's one-line error.
-    let cut = &photo[..photo.len() / 3];
-    assert!(decode_jpeg_reduced(cut, [32, 32]).is_none());
+    // A JPEG cut short (an interrupted download) is refused by both paths, not filled with
+    // grey, at any cut.
+    for keep in [10, 60, 99] {
+        let cut = &photo[..photo.len() * keep / 100];
+        for shape in [[3, 32, 32], [3, 700, 700]] {
+            let e = decode_bytes(cut, shape, path).unwrap_err().to_string();
+            assert!(
+                e.contains("photo.jpg") && e.contains("cut short"),
+                "{keep}%: {e}"
+            );
+        }
+        let e = decode_bytes_full(cut, [3, 32, 32], path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cut short"), "{e}");
+    }
+    // A phone photo with a thumbnail (a complete JPEG inside its EXIF block) cut after the
+    // thumbnail: still refused.
+    let mut thumb = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumb, 80)
+        .encode_image(&RgbImage::from_pixel(16, 12, Rgb([9, 9, 9])))
+        .unwrap();
+    let mut exif = b"II*\0".to_vec();
+    exif.extend(8u32.to_le_bytes());
+    exif.extend(0u16.to_le_bytes());
+    exif.extend(0u32.to_le_bytes());
+    exif.extend(&thumb);
+    let mut with_thumb = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut with_thumb, 90);
+    enc.set_exif_metadata(exif).unwrap();
+    let big = image::load_from_memory(&photo).unwrap().to_rgb8();
+    enc.encode_image(&big).unwrap();
+    assert!(decode_bytes(&with_thumb, [3, 32, 32], path).is_ok());
+    let cut = &with_thumb[..with_thumb.len() / 2];
+    let e = decode_bytes(cut, [3, 32, 32], path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut short"), "{e}");
 }
 
 #[test]

@@ -3,8 +3,8 @@
 //! instead of decoding every image again.
 //!
 //! A cache file is named by a SHA-256 key over everything its content depends on: the format
-//! version, the target shape, and every file's path, size and modification time in class
-//! order. A changed, added or removed file (or class) gives another key, so a stale cache is
+//! version, the target shape, and every file's path, size, modification time and (on Unix)
+//! inode and change time, in class order. A changed, added or removed file (or class) gives another key, so a stale cache is
 //! never found. Layout (little-endian):
 //!
 //! | bytes | content |
@@ -72,6 +72,15 @@ pub fn key(files: &[Vec<PathBuf>], shape: [usize; 3]) -> Result<[u8; 32]> {
             hash.update([0]);
             hash.update(meta.len().to_le_bytes());
             hash.update(modified.to_le_bytes());
+            // Copies that keep size and modification time (`cp` then `touch -r`, `rsync -a`,
+            // tar) still change the inode or its change time.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::MetadataExt;
+                hash.update(meta.ino().to_le_bytes());
+                hash.update(meta.ctime().to_le_bytes());
+                hash.update(meta.ctime_nsec().to_le_bytes());
+            }
         }
     }
     Ok(hash.finalize().into())
@@ -129,9 +138,28 @@ pub fn load(path: &Path, key: &[u8; 32], shape: [usize; 3], n: usize) -> Lookup 
     let body = expected - 4;
     let crc = u32::from_le_bytes(map[body..].try_into().expect("4 bytes"));
     if crc32fast::hash(&map[..body]) != crc {
-        return Lookup::Invalid("its checksum does not match (damaged)".into());
+        return Lookup::Invalid("damaged: its checksum does not match".into());
     }
     Lookup::Hit(Pixels::mapped(Arc::new(map), HEADER, n * dim))
+}
+
+/// Removes temporary files of writes that did not finish (a process killed while writing)
+/// and are more than a day old.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 24 * 3600);
+        if old && entry.file_name().to_string_lossy().starts_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes `pixels` (`n` images of `shape`) as the cache file `path` of `key`: to a temporary
@@ -141,6 +169,7 @@ pub fn load(path: &Path, key: &[u8; 32], shape: [usize; 3], n: usize) -> Lookup 
 pub fn store(path: &Path, key: &[u8; 32], shape: [usize; 3], pixels: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+    remove_stale_temporaries(dir);
     let dim: usize = shape.iter().product();
     let n = pixels.len() / dim.max(1);
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;

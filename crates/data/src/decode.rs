@@ -61,6 +61,7 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
             "{c} channels: only 1 (grayscale) and 3 (RGB) are supported"
         )));
     }
+    check_jpeg_complete(bytes, path)?;
     if reduced
         && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
         && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
@@ -68,6 +69,27 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
         return Ok(convert_image(img, [c, h, w]));
     }
     Ok(convert_image(decode_upright(bytes, path)?, [c, h, w]))
+}
+
+/// A JPEG cut short (an interrupted download or copy) still decodes, its missing part filled
+/// with grey: refuse it. A complete JPEG has an end-of-image marker (FF D9) after the start of
+/// its last scan (FF DA); markers cannot occur inside entropy-coded data (0xFF is stuffed
+/// there), and a thumbnail in the EXIF block comes before the main image's scans.
+fn check_jpeg_complete(bytes: &[u8], path: &Path) -> Result<()> {
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(());
+    }
+    let last_scan = bytes.windows(2).rposition(|m| m == [0xFF, 0xDA]);
+    let complete =
+        last_scan.is_some_and(|scan| bytes[scan..].windows(2).any(|m| m == [0xFF, 0xD9]));
+    if complete {
+        Ok(())
+    } else {
+        Err(DataError::format(
+            path,
+            "the JPEG is cut short (no end-of-image marker after its image data); expected a complete file",
+        ))
+    }
 }
 
 /// Decodes an encoded image as a viewer shows it, at its own size: the format found from the
@@ -78,6 +100,7 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
 /// Errors: not an image of a supported format, damaged, or needing more than
 /// [`MAX_DECODED_BYTES`] once decoded (checked from the header, before allocating).
 pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
+    check_jpeg_complete(bytes, path)?;
     let undecodable = |e: image::ImageError| {
         DataError::format(
             path,
@@ -124,13 +147,13 @@ pub fn open_upright(path: &Path) -> Result<DynamicImage> {
     decode_upright(&bytes, path)
 }
 
-/// Decodes a JPEG at a reduced size when the target `[height, width]` is at most half of the
-/// stored size: the inverse DCT at 1/2, 1/4 or 1/8 scale (libjpeg's scaled IDCT, Pillow's
-/// `draft`) gives the largest such reduction that still has at least the target's pixels in
-/// both directions, so the resize that follows only has to shrink by less than 2× — and most of
-/// the decoding work is skipped. The EXIF orientation is applied. `None` when the reduction does
-/// not apply or the file is not a plain 8-bit grayscale or RGB JPEG (CMYK, 12-bit, damaged):
-/// the full decoder then handles it and reports errors.
+/// Decodes a JPEG at a reduced size when the target `[height, width]` is at most a quarter of
+/// the stored size: the inverse DCT at 1/2, 1/4 or 1/8 scale (libjpeg's scaled IDCT, Pillow's
+/// `draft`) gives the largest such reduction that keeps at least twice the target's pixels in
+/// both directions (Pillow's `reducing_gap = 2`), so the resize that follows still filters —
+/// and most of the decoding work is skipped. The EXIF orientation is applied. `None` when the
+/// reduction does not apply or the file is not a plain 8-bit grayscale or RGB JPEG (CMYK,
+/// 12-bit, damaged): the full decoder then handles it and reports errors.
 pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicImage> {
     use jpeg_decoder::{Decoder, PixelFormat};
     let mut decoder = Decoder::new(Cursor::new(bytes));
@@ -161,9 +184,11 @@ pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicIm
     if (width * height * channels) as u64 > MAX_DECODED_BYTES {
         return None;
     }
+    // Keep at least twice the target's pixels (as Pillow's `reducing_gap = 2`): the resize that
+    // follows then filters properly instead of picking pixels.
     let factor = [8usize, 4, 2]
         .into_iter()
-        .find(|f| width.div_ceil(*f) >= tw && height.div_ceil(*f) >= th)?;
+        .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)?;
     let (w, h) = decoder
         .scale(
             width.div_ceil(factor) as u16,

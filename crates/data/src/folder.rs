@@ -140,9 +140,9 @@ pub struct FolderSet {
 /// What the decoded-image cache did for one read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CacheStatus {
-    /// Not used: `data.folder.cache = false`, or images were skipped (the cache holds whole
-    /// folders only).
-    Off,
+    /// Not used, and why: `data.folder.cache = false`, no cache folder, or images were
+    /// skipped (the cache holds whole folders only).
+    Off(String),
     /// The images were read from this cache file (memory-mapped), not decoded.
     Used(PathBuf),
     /// The images were decoded and stored in this new cache file.
@@ -157,7 +157,7 @@ impl CacheStatus {
     /// One line for `data info`.
     pub fn describe(&self) -> String {
         match self {
-            CacheStatus::Off => "not used".into(),
+            CacheStatus::Off(why) => format!("not used ({why})"),
             CacheStatus::Used(p) => format!("used {} (no image decoded)", p.display()),
             CacheStatus::Built(p) => {
                 format!("decoded every image and stored them in {}", p.display())
@@ -540,7 +540,13 @@ pub fn read_folder(
                 }
                 let (train, test) = hold_out(&decoded, options.test_fraction, seed);
                 let part = if split == Split::Train { train } else { test };
-                return assemble(root, split, part, shape, listing.classes, (skipped, notes));
+                let mut read =
+                    assemble(root, split, part, shape, listing.classes, (skipped, notes))?;
+                read.cache = CacheStatus::Off(
+                    "skip_unreadable without train/ and test/ folders decodes the whole folder first"
+                        .into(),
+                );
+                return Ok(read);
             }
             let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
             if split == Split::Train { train } else { test }
@@ -560,14 +566,20 @@ pub fn read_folder(
         );
     }
     let decoded = decode_classes(&chosen, shape, options.skip_unreadable, &mut skipped)?;
-    assemble(
+    let mut read = assemble(
         root,
         split,
         decoded,
         shape,
         listing.classes,
         (skipped, notes),
-    )
+    )?;
+    read.cache = CacheStatus::Off(if options.cache {
+        "no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME".into()
+    } else {
+        "data.folder.cache = false".into()
+    });
+    Ok(read)
 }
 
 /// [`read_folder`]'s decoding through the decoded-image cache in `dir`: memory-maps a valid
@@ -614,7 +626,7 @@ fn read_cached(
     let decoded = decode_classes(chosen, shape, options.skip_unreadable, &mut skipped)?;
     let mut read = assemble(root, split, decoded, shape, classes, (skipped, notes))?;
     read.cache = if read.skipped.len() > before {
-        CacheStatus::Off
+        CacheStatus::Off("unreadable files were skipped; the cache holds whole folders only".into())
     } else {
         let pixels: &[u8] = read.set.all_pixels();
         match (store(&file, &key, shape, pixels), stale) {
@@ -687,6 +699,6 @@ fn assemble(
         set: ImageSet::new(pixels, labels, shape, classes)?,
         skipped,
         notes,
-        cache: CacheStatus::Off,
+        cache: CacheStatus::Off(String::new()),
     })
 }

@@ -187,6 +187,52 @@ impl ImageSet {
         self
     }
 
+    /// A new set of at most `n` images drawn evenly from every class (seeded; images keep their
+    /// order): a small sample of a set stored class by class, as image folders are, where the
+    /// first `n` images would all be of the first classes.
+    pub fn sampled_evenly(&self, n: usize, seed: u64) -> Self {
+        if n >= self.len() {
+            return self.clone();
+        }
+        let classes = self.classes.len().max(1);
+        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+        for (i, &l) in self.labels.iter().enumerate() {
+            by_class[l as usize].push(i);
+        }
+        let mut rng = crate::split::SplitMix64::new(seed ^ 0x5a3b_1e07);
+        for v in &mut by_class {
+            rng.shuffle(v);
+        }
+        // Round-robin over the classes until n are taken, so small classes give all they have.
+        let mut picked = Vec::with_capacity(n);
+        let mut round = 0;
+        while picked.len() < n {
+            let before = picked.len();
+            for v in &by_class {
+                if picked.len() < n && round < v.len() {
+                    picked.push(v[round]);
+                }
+            }
+            if picked.len() == before {
+                break;
+            }
+            round += 1;
+        }
+        picked.sort_unstable();
+        let dim = self.dim();
+        let mut pixels = Vec::with_capacity(picked.len() * dim);
+        for &i in &picked {
+            pixels.extend_from_slice(self.image(i));
+        }
+        let labels = picked.iter().map(|&i| self.labels[i]).collect();
+        Self {
+            pixels: Pixels::Owned(pixels),
+            labels,
+            shape: self.shape,
+            classes: self.classes.clone(),
+        }
+    }
+
     /// Number of images of each class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];

@@ -185,28 +185,45 @@ type Decoder = dyn Fn(&[u8], [usize; 3], &Path) -> linclass_data::Result<Vec<u8>
 /// purpose. One `BENCH` line per target size.
 pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result<Vec<String>> {
     use linclass_data::decode::{decode_bytes, decode_bytes_full};
+    if count == 0 || sizes.contains(&0) {
+        anyhow::bail!("bench-decode: --count and every --size must be at least 1");
+    }
     let files: Vec<(std::path::PathBuf, Vec<u8>)> = match dir {
         Some(dir) => {
-            let mut files = Vec::new();
-            for entry in std::fs::read_dir(dir)
-                .map_err(|e| anyhow::anyhow!("{}: cannot list ({e})", dir.display()))?
-            {
-                let path = entry?.path();
-                let ext = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                if matches!(ext.as_str(), "jpg" | "jpeg" | "jpe") {
-                    let bytes = std::fs::read(&path)?;
-                    files.push((path, bytes));
+            // The first `count` JPEGs under `dir` (subfolders included), in name order.
+            let mut paths = Vec::new();
+            let mut pending = vec![dir.to_path_buf()];
+            while let Some(d) = pending.pop() {
+                let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(&d)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot list ({e})", d.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .collect();
+                entries.sort();
+                for path in entries {
+                    let ext = path
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
+                    if path.is_dir() {
+                        pending.push(path);
+                    } else if matches!(ext.as_str(), "jpg" | "jpeg" | "jpe") {
+                        paths.push(path);
+                    }
                 }
             }
-            if files.is_empty() {
+            paths.sort();
+            paths.truncate(count);
+            if paths.is_empty() {
                 anyhow::bail!("{}: no .jpg/.jpeg files", dir.display());
             }
-            files.truncate(count);
-            files
+            paths
+                .into_iter()
+                .map(|p| {
+                    let bytes = std::fs::read(&p)?;
+                    Ok((p, bytes))
+                })
+                .collect::<Result<_>>()?
         }
         None => (0..count)
             .map(|i| {
@@ -219,17 +236,24 @@ pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result
     };
     let source = dir.map_or_else(
         || format!("synthetic-1600x1200x{}", files.len()),
-        |d| d.display().to_string(),
+        |d| format!("{}x{}", d.display(), files.len()),
     );
     let mut lines = Vec::new();
     for &size in sizes {
         let shape = [3, size, size];
+        // Best of three passes after one unmeasured warm-up: the least disturbed by other work.
         let rate = |decode: &Decoder| {
-            let start = Instant::now();
-            for (path, bytes) in &files {
-                decode(bytes, shape, path)?;
+            let mut best = 0f64;
+            for pass in 0..4 {
+                let start = Instant::now();
+                for (path, bytes) in &files {
+                    decode(bytes, shape, path)?;
+                }
+                if pass > 0 {
+                    best = best.max(files.len() as f64 / start.elapsed().as_secs_f64());
+                }
             }
-            Ok::<f64, anyhow::Error>(files.len() as f64 / start.elapsed().as_secs_f64())
+            Ok::<f64, anyhow::Error>(best)
         };
         let full = rate(&decode_bytes_full)?;
         let reduced = rate(&decode_bytes)?;

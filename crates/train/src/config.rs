@@ -48,7 +48,8 @@ pub struct DataConfig {
     pub valid_fraction: f64,
     /// "scale" (pixels / 255) or "standardize" (then per-channel mean/std of the training part).
     pub normalize: NormalizeKind,
-    /// Use only the first N images of the training split (0: all).
+    /// Use only the first N images of the training split (0: all); image folders: N drawn
+    /// evenly from every class (seeded).
     pub train_limit: usize,
     /// Use only the first N images of the test split (0: all).
     pub test_limit: usize,
@@ -200,7 +201,7 @@ impl<'de> Deserialize<'de> for LearningRate {
             .find(|k| !matches!(k.as_str(), "cross_entropy" | "squared_error"))
         {
             return Err(D::Error::custom(format!(
-                "unknown loss `{other}` in the learning-rate table: {EXPECTED}"
+                "unknown loss `{other}` in the learning-rate table (NLL uses the cross-entropy rate): {EXPECTED}"
             )));
         }
         let rate = |name: &str| -> Result<f64, D::Error> {
@@ -423,6 +424,38 @@ fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
     }
 }
 
+/// `--set optimizer.lr.<loss>=value`: sets one loss's rate in the serialized config `table`,
+/// turning a single rate into a table first.
+fn set_loss_rate(
+    table: &mut toml::Table,
+    loss: &str,
+    value: toml::Value,
+    item: &str,
+) -> Result<()> {
+    if !matches!(loss, "cross_entropy" | "squared_error") {
+        bail!(
+            "--set {item}: unknown loss `{loss}`; optimizer.lr has cross_entropy and squared_error (NLL uses the cross-entropy rate)"
+        );
+    }
+    let optimizer = table
+        .get_mut("optimizer")
+        .and_then(|v| v.as_table_mut())
+        .expect("the optimizer table is serialized");
+    let mut rates = match optimizer.remove("lr") {
+        Some(toml::Value::Table(t)) => t,
+        Some(one) => {
+            let mut t = toml::Table::new();
+            t.insert("cross_entropy".into(), one.clone());
+            t.insert("squared_error".into(), one);
+            t
+        }
+        None => toml::Table::new(),
+    };
+    rates.insert(loss.to_string(), value);
+    optimizer.insert("lr".into(), toml::Value::Table(rates));
+    Ok(())
+}
+
 impl ExperimentConfig {
     /// The learning rate for the configured loss.
     pub fn lr(&self) -> f64 {
@@ -462,16 +495,21 @@ impl ExperimentConfig {
             if path.len() < 2 {
                 bail!("--set {item}: expected section.key=value, e.g. optimizer.lr=0.05");
             }
-            check_known(&defaults, &path, item)?;
-            let (last, parents) = path.split_last().expect("at least two parts");
-            let mut node = &mut table;
-            for part in parents {
-                node = node
-                    .get_mut(*part)
-                    .and_then(|v| v.as_table_mut())
-                    .expect("every known table is serialized");
+            if let ["optimizer", "lr", loss] = path.as_slice() {
+                // One loss's rate: the rate becomes a table if it was one number for all.
+                set_loss_rate(&mut table, loss, parse_value(raw.trim()), item)?;
+            } else {
+                check_known(&defaults, &path, item)?;
+                let (last, parents) = path.split_last().expect("at least two parts");
+                let mut node = &mut table;
+                for part in parents {
+                    node = node
+                        .get_mut(*part)
+                        .and_then(|v| v.as_table_mut())
+                        .expect("every known table is serialized");
+                }
+                node.insert(last.to_string(), parse_value(raw.trim()));
             }
-            node.insert(last.to_string(), parse_value(raw.trim()));
             // Types are checked per override, values once all are applied (one may need
             // another, as data.source = "folder" needs data.dir).
             let text = toml::to_string(&table)?;
@@ -744,6 +782,37 @@ mod tests {
         assert!(
             e.contains("optimizer.lr.squared_error = -1: expected a positive"),
             "{e}"
+        );
+        // One loss's rate from the command line, on a table or on a single rate.
+        let c = parse("{ cross_entropy = 0.5, squared_error = 0.1 }")
+            .unwrap()
+            .with_overrides(&["optimizer.lr.squared_error=0.05".into()])
+            .unwrap();
+        assert_eq!(
+            c.optimizer.lr,
+            LearningRate::PerLoss {
+                cross_entropy: 0.5,
+                squared_error: 0.05
+            }
+        );
+        let c = parse("0.3")
+            .unwrap()
+            .with_overrides(&["optimizer.lr.cross_entropy=0.2".into()])
+            .unwrap();
+        assert_eq!(
+            c.optimizer.lr,
+            LearningRate::PerLoss {
+                cross_entropy: 0.2,
+                squared_error: 0.3
+            }
+        );
+        let e = parse("0.3")
+            .unwrap()
+            .with_overrides(&["optimizer.lr.nll=0.2".into()])
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("NLL uses the cross-entropy rate"),
+            "{e:#}"
         );
         // The cosine schedule's bound applies to the rate the loss uses.
         let text =

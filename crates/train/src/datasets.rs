@@ -6,7 +6,7 @@ use anyhow::Result;
 use linclass_data::folder::CacheStatus;
 use linclass_data::mnist::Split;
 use linclass_data::split::{TrainValid, train_valid_split};
-use linclass_data::{DataSource, ImageSet, Normalization, Opened};
+use linclass_data::{DataSource, DatasetKind, ImageSet, Normalization, Opened};
 
 use crate::config::{DataConfig, NormalizeKind};
 use crate::progress::DownloadBar;
@@ -51,7 +51,13 @@ pub fn open_split_cached(
         Split::Train => data.train_limit,
         Split::Test => data.test_limit,
     };
-    Ok((if limit > 0 { set.truncated(limit) } else { set }, cache))
+    let set = match (limit, data.source) {
+        (0, _) => set,
+        // Folders are read class by class: the first N would be the first classes only.
+        (n, DatasetKind::Folder) => set.sampled_evenly(n, seed),
+        (n, _) => set.truncated(n),
+    };
+    Ok((set, cache))
 }
 
 /// The training split, its seeded train/valid partition and the normalization fitted on the

@@ -1,6 +1,7 @@
 //! ImageNet's layouts and names in image folders: WordNet-id class folders shown by name
 //! (LOC_synset_mapping.txt or classes.txt), and the localization release's flat val/ folder
-//! labelled by LOC_val_solution.csv, as the test split.
+//! labelled by LOC_val_solution.csv, as the test split; and downsampled ImageNet's npz
+//! archives (imagenet32 / imagenet64), written here with numpy's format.
 
 use std::path::Path;
 
@@ -192,5 +193,153 @@ fn names_files_and_their_errors() {
             .any(|n| n.contains("2 image(s) have no row")),
         "{:?}",
         listing.notes
+    );
+}
+
+/// One npz archive as the downsampled ImageNet release has them: `data` u8 [N, 3·s·s] and
+/// `labels` (int64, 1…1000), plus `mean` in training archives (ignored).
+fn write_npz(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
+    use npyz::WriterBuilder;
+    let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
+    let mut w = npz
+        .array::<u8>("data", Default::default())
+        .unwrap()
+        .default_dtype()
+        .shape(&[labels.len() as u64, dim])
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    let mut w = npz
+        .array::<i64>("labels", Default::default())
+        .unwrap()
+        .default_dtype()
+        .shape(&[labels.len() as u64])
+        .begin_nd()
+        .unwrap();
+    w.extend(labels.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+/// Pixels of an image of class `label` (1-based): channel-planar, one colour per class.
+fn downsampled_image(label: i64, size: usize) -> Vec<u8> {
+    let plane = size * size;
+    let mut px = vec![0u8; 3 * plane];
+    let channel = (label as usize - 1) % 3;
+    for (i, v) in px[channel * plane..(channel + 1) * plane]
+        .iter_mut()
+        .enumerate()
+    {
+        *v = 150 + (i % 50) as u8;
+    }
+    px
+}
+
+#[test]
+fn downsampled_imagenet_npz_archives_read_and_train() {
+    use linclass_data::downsampled;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imagenet32");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = 32;
+    let dim = (3 * size * size) as u64;
+    // Ten training archives of 6 images over classes 1, 2, 3; a validation archive of 6.
+    let labels: Vec<i64> = (0..6).map(|i| 1 + i % 3).collect();
+    let data: Vec<u8> = labels
+        .iter()
+        .flat_map(|&l| downsampled_image(l, size))
+        .collect();
+    for file in downsampled::TRAIN_FILES {
+        write_npz(&dir.join(file), &data, &labels, dim);
+    }
+    write_npz(&dir.join(downsampled::VAL_FILE), &data, &labels, dim);
+    std::fs::write(
+        dir.join("map_clsloc.txt"),
+        "n02119789 1 kit_fox\nn02100735 2 English_setter\nn02110185 3 Siberian_husky\n",
+    )
+    .unwrap();
+    let train = downsampled::read(&dir, Split::Train, 32).unwrap();
+    assert_eq!(train.len(), 60);
+    assert_eq!(train.shape(), [3, 32, 32]);
+    assert_eq!(train.classes().len(), 1000);
+    assert_eq!(
+        &train.classes()[..3],
+        ["kit fox", "English setter", "Siberian husky"]
+    );
+    assert_eq!(train.classes()[999], "1000");
+    // Labels 1…1000 become 0…999; pixels as stored (channel-planar).
+    assert_eq!(train.label(1), 1);
+    assert_eq!(train.image(1), &downsampled_image(2, 32)[..]);
+    let test = downsampled::read(&dir, Split::Test, 32).unwrap();
+    assert_eq!(test.len(), 6);
+
+    // From the CLI: trains, and eval names the classes.
+    let run = tmp.path().join("run");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+            "--set",
+            "optimizer.lr=0.1",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["n"], 6);
+    assert_eq!(json["k"], 5);
+    assert!(json["top1"].as_f64().unwrap() > 0.99, "{json}");
+    assert_eq!(json["classes"][0], "kit fox");
+
+    // The wrong size, a label out of range, a missing archive: one line naming the file.
+    let e = downsampled::read(&dir, Split::Test, 64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("val_data.npz") && e.contains("[N, 12288]"),
+        "{e}"
+    );
+    write_npz(
+        &dir.join(downsampled::VAL_FILE),
+        &data,
+        &[0, 1, 2, 3, 4, 1001],
+        dim,
+    );
+    let e = downsampled::read(&dir, Split::Test, 32)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("label 0 is outside 1 to 1000"), "{e}");
+    std::fs::write(dir.join(downsampled::VAL_FILE), b"not a zip").unwrap();
+    let e = downsampled::read(&dir, Split::Test, 32)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("val_data.npz") && e.contains("npz"), "{e}");
+    std::fs::remove_file(dir.join(downsampled::VAL_FILE)).unwrap();
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/mnist.toml",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing val_data.npz") && err.contains("image-net.org"),
+        "{err}"
     );
 }

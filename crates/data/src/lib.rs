@@ -8,6 +8,7 @@ pub mod batch;
 pub mod cache;
 pub mod cifar;
 pub mod decode;
+pub mod downsampled;
 pub mod error;
 pub mod fetch;
 pub mod folder;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cifar::{self, CIFAR10_DIR, CIFAR100_DIR, LabelKind};
+use crate::downsampled;
 use crate::error::{DataError, Result};
 use crate::fetch::{FetchProgress, RemoteFile, fetch};
 use crate::folder::{CacheStatus, FolderOptions, describe_skipped, read_folder};
@@ -48,15 +49,21 @@ pub enum DatasetKind {
     Cifar10,
     Cifar100,
     Folder,
+    /// Downsampled ImageNet, 32 × 32 (npz archives; see [`crate::downsampled`]).
+    Imagenet32,
+    /// Downsampled ImageNet, 64 × 64.
+    Imagenet64,
 }
 
 impl DatasetKind {
-    pub const ALL: [DatasetKind; 5] = [
+    pub const ALL: [DatasetKind; 7] = [
         DatasetKind::Mnist,
         DatasetKind::FashionMnist,
         DatasetKind::Cifar10,
         DatasetKind::Cifar100,
         DatasetKind::Folder,
+        DatasetKind::Imagenet32,
+        DatasetKind::Imagenet64,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +73,8 @@ impl DatasetKind {
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
             DatasetKind::Folder => "folder",
+            DatasetKind::Imagenet32 => "imagenet32",
+            DatasetKind::Imagenet64 => "imagenet64",
         }
     }
 
@@ -148,7 +157,8 @@ impl DatasetKind {
                 "cifar-100-binary.tar.gz",
                 "03b5dce01913d631647c71ecec9e9cb8",
             ),
-            DatasetKind::Folder => Vec::new(),
+            // Downsampled ImageNet needs an image-net.org account: no public address.
+            DatasetKind::Folder | DatasetKind::Imagenet32 | DatasetKind::Imagenet64 => Vec::new(),
         }
     }
 
@@ -189,6 +199,11 @@ impl DatasetKind {
             .map(|f| Path::new(CIFAR100_DIR).join(f))
             .collect(),
             DatasetKind::Folder => Vec::new(),
+            DatasetKind::Imagenet32 | DatasetKind::Imagenet64 => downsampled::TRAIN_FILES
+                .iter()
+                .chain([&downsampled::VAL_FILE])
+                .map(PathBuf::from)
+                .collect(),
         }
     }
 }
@@ -309,6 +324,20 @@ impl DataSource {
                 format!("after download, still missing {}", list(&still)),
             ));
         }
+        if matches!(self.kind, DatasetKind::Imagenet32 | DatasetKind::Imagenet64) {
+            return Err(DataError::format(
+                &dir,
+                format!(
+                    "missing {}; download the {} npz files of \"Downsampled ImageNet\" from https://image-net.org/download-images (an account is needed) into this folder (and map_clsloc.txt for the class names)",
+                    list(&missing),
+                    if self.kind == DatasetKind::Imagenet32 {
+                        "32x32"
+                    } else {
+                        "64x64"
+                    }
+                ),
+            ));
+        }
         let files = self.kind.remote_files();
         let how = files
             .iter()
@@ -389,6 +418,8 @@ impl DataSource {
             )?,
             DatasetKind::Cifar10 => cifar::read_cifar10(&dir, split, &expect)?,
             DatasetKind::Cifar100 => cifar::read_cifar100(&dir, split, self.label, &expect)?,
+            DatasetKind::Imagenet32 => downsampled::read(&dir, split, 32)?,
+            DatasetKind::Imagenet64 => downsampled::read(&dir, split, 64)?,
             DatasetKind::Folder => {
                 if self.dir.as_os_str().is_empty() {
                     return Err(DataError::Invalid(

@@ -33,7 +33,8 @@ pub struct SweepConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// "mnist", "fashion-mnist", "cifar10", "cifar100" or "folder".
+    /// "mnist", "fashion-mnist", "cifar10", "cifar100", "folder", "imagenet32" or
+    /// "imagenet64".
     pub source: DatasetKind,
     /// Folder holding the dataset files; empty means the kind's default folder under data/
     /// (for MNIST, the copy shipped with the project).

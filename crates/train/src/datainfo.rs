@@ -39,6 +39,11 @@ pub fn run(action: DataAction) -> Result<()> {
                         "unknown dataset '{dataset}': expected mnist, fashion-mnist, cifar10 or cifar100"
                     )
                 })?;
+            if kind.remote_files().is_empty() {
+                return Err(anyhow!(
+                    "{dataset} has no public download address: get its npz files from https://image-net.org/download-images (an account is needed) and set data.dir to their folder"
+                ));
+            }
             let dir = dir.unwrap_or_else(|| kind.default_dir());
             let mut source = DataSource::new(kind);
             source.dir = dir.clone();

@@ -166,6 +166,36 @@ fn names_files_and_their_errors() {
         "{e}"
     );
 
+    // A byte-order mark (Windows editors) and CRLF line ends are read as plain text.
+    std::fs::write(
+        root.join("classes.txt"),
+        "\u{feff}n01440764 tench\r\nn01443537 goldfish\r\nn02012849 crane\r\n",
+    )
+    .unwrap();
+    assert_eq!(list(&root).unwrap().classes, ["tench", "goldfish", "crane"]);
+    std::fs::remove_file(root.join("classes.txt")).unwrap();
+
+    // In a train/test layout, a classes.txt beside the class folders (in train/) is read too.
+    let split = tmp.path().join("split");
+    for (part, n) in [("train", 3), ("test", 1)] {
+        for (c, wnid) in WNIDS.iter().enumerate() {
+            let d = split.join(part).join(wnid);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..n {
+                photo(&d.join(format!("{i}.JPEG")), c, i);
+            }
+        }
+    }
+    std::fs::write(
+        split.join("train/classes.txt"),
+        "n01440764 tench\nn01443537 goldfish\nn02012849 crane\n",
+    )
+    .unwrap();
+    assert_eq!(
+        list(&split).unwrap().classes,
+        ["tench", "goldfish", "crane"]
+    );
+
     // A flat val/ whose CSV names a class training lacks: an error naming both.
     let tmp2 = tempfile::tempdir().unwrap();
     let root2 = release(tmp2.path(), 2, 1);
@@ -179,6 +209,11 @@ fn names_files_and_their_errors() {
         e.contains("n09999999") && e.contains("LOC_val_solution.csv"),
         "{e}"
     );
+    // One image labelled twice with different classes: an error naming both.
+    let rows = "ImageId,PredictionString\nILSVRC2012_val_00000001,n01440764 1 2 3 4\nILSVRC2012_val_00000001,n01443537 1 2 3 4\n";
+    std::fs::write(&csv, rows).unwrap();
+    let e = list(&root2).unwrap_err().to_string();
+    assert!(e.contains("labelled both n01440764 and n01443537"), "{e}");
     // Images without a row: said, not silently dropped.
     std::fs::write(
         &csv,
@@ -300,12 +335,25 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     assert!(json["top1"].as_f64().unwrap() > 0.99, "{json}");
     assert_eq!(json["classes"][0], "kit fox");
 
+    // Two classes with one name (ImageNet's two "crane"s) are told apart by their WordNet id.
+    std::fs::write(
+        dir.join("map_clsloc.txt"),
+        "n02012849 1 crane\nn03126707 2 crane\nn02110185 3 Siberian_husky\n",
+    )
+    .unwrap();
+    assert_eq!(
+        &downsampled::class_names(&dir).unwrap()[..3],
+        ["crane (n02012849)", "crane (n03126707)", "Siberian husky"]
+    );
+
     // The wrong size, a label out of range, a missing archive: one line naming the file.
     let e = downsampled::read(&dir, Split::Test, 64)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("val_data.npz") && e.contains("[N, 12288]"),
+        e.contains("val_data.npz")
+            && e.contains("uint8 (u1) [N, 12288]")
+            && e.contains("imagenet32"),
         "{e}"
     );
     write_npz(

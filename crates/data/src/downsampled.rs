@@ -7,6 +7,7 @@
 //! CIFAR) and `labels` (N class numbers 1…1000); class names from `map_clsloc.txt` (lines
 //! `n02119789 1 kit_fox`) when it is there, else the class numbers.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result};
@@ -42,7 +43,7 @@ fn type_code(dtype: &npyz::DType) -> String {
     dtype
         .descr()
         .trim_matches(['\'', '"'])
-        .trim_start_matches(['<', '|', '='])
+        .trim_start_matches(['<', '>', '|', '='])
         .to_string()
 }
 
@@ -104,10 +105,17 @@ fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
     let shape: Vec<u64> = data.shape().to_vec();
     let code = type_code(&data.dtype());
     if shape.len() != 2 || shape[1] as usize != dim || code != "u1" {
+        let other = if shape.len() == 2 && shape[1] == 3 * 64 * 64 && size == 32 {
+            " (64 × 64 images: data.source = \"imagenet64\")"
+        } else if shape.len() == 2 && shape[1] == 3 * 32 * 32 && size == 64 {
+            " (32 × 32 images: data.source = \"imagenet32\")"
+        } else {
+            ""
+        };
         return Err(invalid(
             path,
             format!(
-                "`data` is {code} {shape:?}; expected u8 [N, {dim}] (3 × {size} × {size} per image)"
+                "`data` has numpy type {code} and shape {shape:?}; expected uint8 (u1) [N, {dim}], 3 × {size} × {size} per image{other}"
             ),
         ));
     }
@@ -140,10 +148,11 @@ fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
 pub fn class_names(dir: &Path) -> Result<Vec<String>> {
     let path = dir.join(NAMES_FILE);
     let mut names: Vec<String> = (1..=CLASSES).map(|i| i.to_string()).collect();
+    let mut wnids = vec![String::new(); CLASSES];
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(names);
     };
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in text.trim_start_matches('\u{feff}').lines().enumerate() {
         let parts: Vec<&str> = line.split_whitespace().collect();
         if parts.is_empty() {
             continue;
@@ -163,6 +172,17 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
             })?;
         let name = parts.get(2).map_or(parts[0], |v| v);
         names[index - 1] = name.replace('_', " ");
+        wnids[index - 1] = parts[0].to_string();
+    }
+    // Two classes with one name (ImageNet has two "crane"s) are told apart by their WordNet id.
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for n in &names {
+        *count.entry(n.clone()).or_default() += 1;
+    }
+    for (name, wnid) in names.iter_mut().zip(&wnids) {
+        if count[name.as_str()] > 1 && !wnid.is_empty() {
+            *name = format!("{name} ({wnid})");
+        }
     }
     Ok(names)
 }

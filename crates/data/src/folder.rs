@@ -339,10 +339,19 @@ fn split_dirs(root: &Path) -> Result<Option<(PathBuf, TestDir, Vec<String>)>> {
         }
     }
     let Some(test) = chosen else {
+        let flat = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} was looked for in {} and up to three folders above)",
+                crate::imagenet::VAL_SOLUTION_FILE,
+                root.display()
+            )
+        };
         return Err(DataError::format(
             root,
             format!(
-                "{} holds class folders but there is no test/ (or val/, valid/, validation/) with class folders beside it; expected {LAYOUTS}",
+                "{} holds class folders but there is no test/ (or val/, valid/, validation/) with class folders or labels beside it{flat}; expected {LAYOUTS}",
                 train.display()
             ),
         ));
@@ -385,7 +394,7 @@ pub fn list(root: &Path) -> Result<Listing> {
         let classes = scan_classes(root, &mut skipped)?;
         let (folders, files): (Vec<String>, _) = classes.into_iter().unzip();
         return Ok(Listing {
-            classes: display_names(root, folders)?,
+            classes: display_names(root, root, folders)?,
             train: files,
             test: None,
             skipped,
@@ -450,7 +459,7 @@ pub fn list(root: &Path) -> Result<Listing> {
         }
     }
     Ok(Listing {
-        classes: display_names(root, folders)?,
+        classes: display_names(root, &train_dir, folders)?,
         train: train.into_iter().map(|(_, f)| f).collect(),
         test: Some(test),
         skipped,
@@ -460,11 +469,13 @@ pub fn list(root: &Path) -> Result<Listing> {
 
 /// The class names: the folder names, or the names a `classes.txt` / `LOC_synset_mapping.txt`
 /// gives them (see [`crate::imagenet`]).
-fn display_names(root: &Path, folders: Vec<String>) -> Result<Vec<String>> {
-    Ok(match crate::imagenet::class_names(root, &folders)? {
-        Some((names, _)) => names,
-        None => folders,
-    })
+fn display_names(root: &Path, class_dir: &Path, folders: Vec<String>) -> Result<Vec<String>> {
+    Ok(
+        match crate::imagenet::class_names_in(&[root, class_dir], &folders)? {
+            Some((names, _)) => names,
+            None => folders,
+        },
+    )
 }
 
 /// Splits each class's items (in their listed order) into (train, test), holding out the

@@ -42,14 +42,32 @@ pub fn find_upwards(root: &Path, name: &str) -> Option<PathBuf> {
 ///
 /// Errors: the file cannot be read, or names no class for one of the folders.
 pub fn class_names(root: &Path, folders: &[String]) -> Result<Option<(Vec<String>, PathBuf)>> {
-    let (path, first_synonym) = if root.join(CLASSES_FILE).is_file() {
-        (root.join(CLASSES_FILE), false)
-    } else if let Some(p) = find_upwards(root, SYNSET_MAPPING_FILE) {
+    class_names_in(&[root], folders)
+}
+
+/// [`class_names`] looking in each of `dirs` in turn (the data folder, then the folder holding
+/// the class folders: `train/` in a train/test layout).
+pub fn class_names_in(
+    dirs: &[&Path],
+    folders: &[String],
+) -> Result<Option<(Vec<String>, PathBuf)>> {
+    let classes_file = dirs
+        .iter()
+        .map(|d| d.join(CLASSES_FILE))
+        .find(|p| p.is_file());
+    let mapping = || {
+        dirs.iter()
+            .find_map(|d| find_upwards(d, SYNSET_MAPPING_FILE))
+    };
+    let (path, first_synonym) = if let Some(p) = classes_file {
+        (p, false)
+    } else if let Some(p) = mapping() {
         (p, true)
     } else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
+    let text = text.trim_start_matches('\u{feff}');
     let mut names: HashMap<&str, String> = HashMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -100,7 +118,8 @@ pub fn class_names(root: &Path, folders: &[String]) -> Result<Option<(Vec<String
 /// Errors: the file cannot be read or a row is not `ImageId,<wnid> …`.
 pub fn val_solution(path: &Path) -> Result<HashMap<String, String>> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let mut labels = HashMap::new();
+    let text = text.trim_start_matches('\u{feff}');
+    let mut labels: HashMap<String, String> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || (n == 0 && line.starts_with("ImageId")) {
@@ -119,7 +138,18 @@ pub fn val_solution(path: &Path) -> Result<HashMap<String, String>> {
             .split_whitespace()
             .next()
             .ok_or_else(|| DataError::format(path, format!("line {}: no class for {id}", n + 1)))?;
-        labels.insert(id.trim().to_string(), wnid.to_string());
+        if let Some(before) = labels.insert(id.trim().to_string(), wnid.to_string())
+            && before != wnid
+        {
+            return Err(DataError::format(
+                path,
+                format!(
+                    "line {}: {} is labelled both {before} and {wnid}",
+                    n + 1,
+                    id.trim()
+                ),
+            ));
+        }
     }
     if labels.is_empty() {
         return Err(DataError::format(path, "holds no labels"));

@@ -313,7 +313,7 @@ impl DataSource {
         if missing.is_empty() {
             return Ok(dir);
         }
-        if self.download {
+        if self.download && !self.kind.remote_files().is_empty() {
             self.fetch_into(&dir, progress)?;
             let still = self.missing_in(&dir);
             if still.is_empty() {
@@ -440,13 +440,12 @@ impl DataSource {
                     _ => {}
                 }
                 cache = Some(read.cache.clone());
-                warnings.extend(describe_skipped(&read.skipped).map(|line| {
-                    format!(
-                        "{} ({} split): {line}",
-                        dir.display(),
-                        format!("{split:?}").to_lowercase()
-                    )
-                }));
+                // Files that are not images are listed once, for the whole folder (both splits);
+                // unreadable ones with the split that decoded them.
+                warnings.extend(
+                    describe_skipped(&read.skipped)
+                        .map(|line| format!("{}: {line}", dir.display())),
+                );
                 read.set
             }
         };

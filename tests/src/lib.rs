@@ -30,14 +30,27 @@ pub fn test_cache_dir() -> PathBuf {
     std::env::temp_dir().join("linclass-tests-cache")
 }
 
-/// Runs the CLI with `args` in `cwd` (with the tests' own decoded-image cache folder).
-pub fn linclass(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(linclass_bin())
-        .args(args)
+/// The CLI with `args` in `cwd` (with the tests' own decoded-image cache folder), not started.
+pub fn linclass_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(linclass_bin());
+    cmd.args(args)
         .current_dir(cwd)
-        .env("LINCLASS_CACHE", test_cache_dir())
-        .output()
-        .expect("run linclass")
+        .env("LINCLASS_CACHE", test_cache_dir());
+    cmd
+}
+
+/// Runs the CLI with `args` in `cwd` (see [`linclass_command`]).
+pub fn linclass(cwd: &Path, args: &[&str]) -> Output {
+    linclass_command(cwd, args).output().expect("run linclass")
+}
+
+/// Starts the CLI with `args` in the repository root, stdout and stderr piped.
+pub fn spawn_linclass(args: &[&str]) -> std::process::Child {
+    linclass_command(&repo_root(), args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start linclass")
 }
 
 /// stdout and stderr of a finished command, for assertion messages.

@@ -2,10 +2,10 @@
 //! any change to the files rebuilds it, and a cut or damaged cache file is never trusted.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use image::{Rgb, RgbImage};
-use linclass_tests::{describe, linclass_bin, repo_root};
+use linclass_tests::{describe, linclass_command, repo_root};
 
 /// A folder of `classes` classes × `per_class` PNGs (24 × 24 RGB, a colour per class).
 fn write_folder(root: &Path, classes: usize, per_class: u32) {
@@ -38,9 +38,8 @@ fn info(data: &Path, cache: &Path, extra: &[&str]) -> (String, Output) {
     for e in extra {
         args.extend(["--set".to_string(), e.to_string()]);
     }
-    let out = Command::new(linclass_bin())
-        .current_dir(repo_root())
-        .args(&args)
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = linclass_command(&repo_root(), &args)
         .env("LINCLASS_CACHE", cache)
         .output()
         .unwrap();
@@ -93,8 +92,7 @@ fn the_second_read_maps_the_cache_and_a_changed_file_rebuilds_it() {
     // Training on the cached folder gives the same record as decoding (cache off).
     let run = |name: &str, cache_on: bool| -> Vec<u8> {
         let dir = tmp.path().join(name);
-        let out = Command::new(linclass_bin())
-            .current_dir(repo_root())
+        let out = linclass_command(&repo_root(), &[])
             .args(["train", "--quiet", "--config", "configs/image-folder.toml"])
             .args(["--set", &format!("data.dir={}", data.display())])
             .args([

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma};
-use linclass_tests::{describe, linclass, md5_hex, repo_root};
+use linclass_tests::{describe, linclass, md5_hex, repo_root, spawn_linclass};
 
 /// Every file under `dir` (relative path → MD5).
 fn hashes(dir: &Path) -> BTreeMap<PathBuf, String> {
@@ -504,21 +504,15 @@ fn a_closed_stdout_does_not_stop_or_damage_a_run() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     let out_dir = format!("output.dir={}", run.display());
-    let mut child = std::process::Command::new(linclass_tests::linclass_bin())
-        .current_dir(repo_root())
-        .args([
-            "train",
-            "--set",
-            "data.train_limit=2000",
-            "--set",
-            "train.epochs=3",
-            "--set",
-        ])
-        .arg(&out_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_linclass(&[
+        "train",
+        "--set",
+        "data.train_limit=2000",
+        "--set",
+        "train.epochs=3",
+        "--set",
+        &out_dir,
+    ]);
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", describe(&out));
@@ -529,13 +523,7 @@ fn a_closed_stdout_does_not_stop_or_damage_a_run() {
         vec!["eval", run.to_str().unwrap()],
         vec!["data", "info", "configs/mnist.toml"],
     ] {
-        let mut child = std::process::Command::new(linclass_tests::linclass_bin())
-            .current_dir(repo_root())
-            .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_linclass(&args);
         drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", describe(&out));
@@ -556,26 +544,18 @@ fn a_termination_signal_stops_training_like_ctrl_c() {
     // A long MNIST run into the same directory, stopped by SIGTERM (`kill`, `timeout`) once
     // an epoch is done.
     let out_dir = format!("output.dir={}", run.display());
-    let child = std::process::Command::new(linclass_tests::linclass_bin())
-        .current_dir(repo_root())
-        .args([
-            "train",
-            "--quiet",
-            "--set",
-            "data.train_limit=3000",
-            "--set",
-        ])
-        .args([
-            "train.epochs=100000",
-            "--set",
-            "optimizer.schedule=constant",
-            "--set",
-        ])
-        .arg(&out_dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_linclass(&[
+        "train",
+        "--quiet",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        "train.epochs=100000",
+        "--set",
+        "optimizer.schedule=constant",
+        "--set",
+        &out_dir,
+    ]);
     // Wait for the new run (its run.toml says MNIST) to finish two epochs.
     let started = std::time::Instant::now();
     let new_run_epochs = || -> usize {

@@ -66,9 +66,9 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
         && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
         && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
     {
-        return Ok(convert_image(img, [c, h, w]));
+        return Ok(convert_image(&img, [c, h, w]));
     }
-    Ok(convert_image(decode_upright(bytes, path)?, [c, h, w]))
+    Ok(convert_image(&decode_upright(bytes, path)?, [c, h, w]))
 }
 
 /// A JPEG cut short (an interrupted download or copy) still decodes, its missing part filled
@@ -211,19 +211,29 @@ pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicIm
 /// (apply its EXIF orientation first if it has one).
 ///
 /// Panics if `channels` is not 1 or 3 (the callers check it).
-pub fn convert_image(img: DynamicImage, shape: [usize; 3]) -> Vec<u8> {
+pub fn convert_image(img: &DynamicImage, shape: [usize; 3]) -> Vec<u8> {
     let [c, h, w] = shape;
     assert!(matches!(c, 1 | 3), "{c} channels");
-    let img = over_white(img);
+    // Copies only where the image changes: composited when it has alpha, resized when its size
+    // differs; the conversion below works at the target size.
+    let composited;
+    let img = if img.color().has_alpha() {
+        composited = over_white(img.clone());
+        &composited
+    } else {
+        img
+    };
+    let resized;
     let img = if img.width() as usize == w && img.height() as usize == h {
         img
     } else {
-        img.resize_exact(w as u32, h as u32, FilterType::Triangle)
+        resized = img.resize_exact(w as u32, h as u32, FilterType::Triangle);
+        &resized
     };
     if c == 1 {
-        return img.into_luma8().into_raw();
+        return img.to_luma8().into_raw();
     }
-    let rgb = img.into_rgb8();
+    let rgb = img.to_rgb8();
     let plane = h * w;
     let mut out = vec![0u8; 3 * plane];
     for (i, px) in rgb.pixels().enumerate() {

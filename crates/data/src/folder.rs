@@ -471,7 +471,7 @@ pub fn list(root: &Path) -> Result<Listing> {
 /// gives them (see [`crate::imagenet`]).
 fn display_names(root: &Path, class_dir: &Path, folders: Vec<String>) -> Result<Vec<String>> {
     Ok(
-        match crate::imagenet::class_names_in(&[root, class_dir], &folders)? {
+        match crate::imagenet::class_names(&[root, class_dir], &folders)? {
             Some((names, _)) => names,
             None => folders,
         },

@@ -36,21 +36,14 @@ pub fn find_upwards(root: &Path, name: &str) -> Option<PathBuf> {
     None
 }
 
-/// Display names for the class `folders` of `root` (same order), and the file they came from;
+/// Display names for the class `folders` (same order), from the first of `dirs` (the data
+/// folder, then the folder holding the class folders: `train/` in a train/test layout) that has
+/// a names file, and the file they came from;
 /// `None` when there is no names file. Two classes with one name (ImageNet has two "crane"s)
 /// get their folder name added: "crane (n02012849)".
 ///
 /// Errors: the file cannot be read, or names no class for one of the folders.
-pub fn class_names(root: &Path, folders: &[String]) -> Result<Option<(Vec<String>, PathBuf)>> {
-    class_names_in(&[root], folders)
-}
-
-/// [`class_names`] looking in each of `dirs` in turn (the data folder, then the folder holding
-/// the class folders: `train/` in a train/test layout).
-pub fn class_names_in(
-    dirs: &[&Path],
-    folders: &[String],
-) -> Result<Option<(Vec<String>, PathBuf)>> {
+pub fn class_names(dirs: &[&Path], folders: &[String]) -> Result<Option<(Vec<String>, PathBuf)>> {
     let classes_file = dirs
         .iter()
         .map(|d| d.join(CLASSES_FILE))

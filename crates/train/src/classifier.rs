@@ -105,7 +105,7 @@ impl Classifier {
     /// Converts an image to the model's input pixels: [channels, height, width], channel-major
     /// u8 (alpha over white, resized, grayscale or RGB as the model expects; inverted if set).
     pub fn pixels(&self, image: &DynamicImage) -> Vec<u8> {
-        let mut pixels = convert_image(image.clone(), self.input_shape());
+        let mut pixels = convert_image(image, self.input_shape());
         if self.invert {
             pixels.iter_mut().for_each(|v| *v = 255 - *v);
         }

@@ -71,22 +71,25 @@ test-gpu *args="":
     cargo build --release -p linclass --features gpu
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
-# Seconds per epoch (median, batch 128), inference images/s, load time and peak RSS for MNIST and
-# CIFAR-10 (random pixels in the official layout when its files are absent), per CPU backend;
-# then JPEG decoding into 32×32 and 64×64, full vs reduced-size (photo-sized JPEGs it writes)
+# Seconds per epoch (median, batch 128), training and inference images/s, load time, peak and
+# anonymous memory for MNIST, CIFAR-10 (random pixels in the official layout when its files are
+# absent) and 1000-class 64×64 downsampled ImageNet (random archives written to
+# bench-out/imagenet64-synthetic, read through the memory-mapped cache), per CPU backend; then
+# JPEG decoding into 32×32 and 64×64, full vs reduced-size (photo-sized JPEGs it writes)
 bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
     for b in cpu ndarray; do \
         {{cargo_release}} --features ndarray -- --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
-        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}}; \
+        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
+        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/imagenet64.toml --synthetic --set data.dir=bench-out/imagenet64-synthetic --set train.epochs=3 --csv bench-out/bench.csv {{args}}; \
     done
     {{cargo_release}} --features ndarray -- bench-decode
 
-# The same work in NumPy (and PyTorch when installed) in a virtualenv, then `just bench`: one run, side by side
+# `just bench`, then the same work in NumPy and PyTorch (in a virtualenv) on the same data: one run, side by side
 bench-ref:
+    just bench
     python3 -m venv bench-out/venv
     bench-out/venv/bin/pip install --quiet numpy
     -bench-out/venv/bin/pip install --quiet torch
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE bench-out/venv/bin/python bench/reference.py
-    just bench

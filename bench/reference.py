@@ -1,8 +1,11 @@
-"""Reference timings for `just bench-ref`: the same softmax regression (784 or 3072 -> 10, SGD,
-batch 128, inputs scaled to [0, 1], shuffled each epoch) in NumPy and, when it is installed, in
-PyTorch. Prints one line per measurement in the format of `linclass bench`:
+"""Reference timings for `just bench-ref`: the same softmax regression (784 or 3072 -> 10, and
+12288 -> 1000 on the synthetic 64 x 64 ImageNet archives that `just bench` writes; SGD, batch 128,
+inputs scaled to [0, 1], shuffled each epoch) in NumPy and, when it is installed, in PyTorch.
+Prints one line per measurement in the format of `linclass bench`:
 
-    BENCH backend=<b> dataset=<d> epoch_s=<x> infer_img_s=<y> load_s=<z> peak_rss_mb=<m>
+    BENCH backend=<b> dataset=<d> epoch_s=<x> train_img_s=<t> infer_img_s=<y> load_s=<z> peak_rss_mb=<m> anon_peak_mb=<a>
+
+(anon_peak_mb is the anonymous memory at the end: the data, read into memory, included.)
 """
 
 import argparse
@@ -52,14 +55,39 @@ def load_cifar10():
     return x, y, xt, "cifar10-synthetic"
 
 
+def load_imagenet64_synthetic():
+    """The archives `linclass bench --synthetic` wrote (bench-out/imagenet64-synthetic), the
+    first 99% of the training images as linclass trains on (valid_fraction 0.01)."""
+    d = os.path.join(ROOT, "bench-out", "imagenet64-synthetic")
+    if not os.path.exists(os.path.join(d, "SYNTHETIC.txt")):
+        return None
+    xs, ys = [], []
+    for i in range(1, 11):
+        z = np.load(os.path.join(d, f"train_data_batch_{i}.npz"))
+        xs.append(z["data"])
+        ys.append(z["labels"])
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int64) - 1
+    keep = len(x) - len(x) // 100
+    xt = np.load(os.path.join(d, "val_data.npz"))["data"]
+    return x[:keep], y[:keep], xt
+
+
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def numpy_run(x_u8, y, xt_u8, epochs, batch, lr):
+def anon_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def numpy_run(x_u8, y, xt_u8, epochs, batch, lr, classes):
     n, d = x_u8.shape
-    w = np.zeros((d, 10), dtype=np.float32)
-    b = np.zeros(10, dtype=np.float32)
+    w = np.zeros((d, classes), dtype=np.float32)
+    b = np.zeros(classes, dtype=np.float32)
     rng = np.random.default_rng(0)
     times = []
     for _ in range(epochs):
@@ -84,13 +112,13 @@ def numpy_run(x_u8, y, xt_u8, epochs, batch, lr):
     return statistics.median(times[1:] or times), infer
 
 
-def torch_run(x_u8, y, xt_u8, epochs, batch, lr):
+def torch_run(x_u8, y, xt_u8, epochs, batch, lr, classes):
     import torch
 
     torch.manual_seed(0)
     x = torch.from_numpy(np.ascontiguousarray(x_u8))
     yt = torch.from_numpy(y)
-    model = torch.nn.Linear(x.shape[1], 10)
+    model = torch.nn.Linear(x.shape[1], classes)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
@@ -118,14 +146,22 @@ def main():
     ap.add_argument("--epochs", type=int, default=11)
     ap.add_argument("--batch", type=int, default=128)
     args = ap.parse_args()
-    for dataset in ["mnist", "cifar10"]:
+    for dataset in ["mnist", "cifar10", "imagenet64"]:
         start = time.perf_counter()
+        classes, epochs = 10, args.epochs
         if dataset == "mnist":
             x, y, xt = load_mnist()
             name, lr = "mnist", 0.5
-        else:
+        elif dataset == "cifar10":
             x, y, xt, name = load_cifar10()
             lr = 0.01
+        else:
+            loaded = load_imagenet64_synthetic()
+            if loaded is None:
+                print("bench-out/imagenet64-synthetic is missing: run `just bench` first", file=sys.stderr)
+                continue
+            x, y, xt = loaded
+            name, lr, classes, epochs = "imagenet64-synthetic", 0.002, 1000, 3
         load_s = time.perf_counter() - start
         runs = [("numpy", numpy_run)]
         try:
@@ -135,10 +171,11 @@ def main():
         except ImportError:
             print("pytorch is not installed: only the NumPy reference runs", file=sys.stderr)
         for backend, fn in runs:
-            epoch_s, infer = fn(x, y, xt, args.epochs, args.batch, lr)
+            epoch_s, infer = fn(x, y, xt, epochs, args.batch, lr, classes)
             print(
                 f"BENCH backend={backend} dataset={name} epoch_s={epoch_s:.4f} "
-                f"infer_img_s={infer:.0f} load_s={load_s:.3f} peak_rss_mb={peak_rss_mb():.1f}",
+                f"train_img_s={len(x) / epoch_s:.0f} infer_img_s={infer:.0f} load_s={load_s:.3f} "
+                f"peak_rss_mb={peak_rss_mb():.1f} anon_peak_mb={anon_mb():.1f}",
                 flush=True,
             )
 

@@ -250,3 +250,50 @@ fn a_training_limit_on_a_folder_takes_every_class() {
         assert_eq!(counts, ["3", "1"], "{text}");
     }
 }
+
+#[test]
+fn skipped_files_leave_no_cache_but_the_images_read_are_right() {
+    // With train/ and test/ folders and an unreadable file skipped, the images are still
+    // written out a chunk at a time and mapped, but no file stays under a cache name: a later
+    // read decodes again and skips again.
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cache) = (tmp.path().join("data"), tmp.path().join("cache"));
+    write_folder(&data.join("train"), 2, 6);
+    write_folder(&data.join("test"), 2, 3);
+    std::fs::write(
+        data.join("train/class1/broken.png"),
+        b"\x89PNG\r\n\x1a\n cut",
+    )
+    .unwrap();
+    let skip = ["data.folder.skip_unreadable=true"];
+    let (text, out) = info(&data, &cache, &skip);
+    assert!(
+        train_line(&text).contains("skipped; the cache holds whole folders only"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.png"));
+    // Only the test split (nothing skipped there) is stored; no temporary is left behind.
+    assert_eq!(cache_files(&cache).len(), 1, "{:?}", cache_files(&cache));
+
+    // The images read are those of the folder without the broken file: the same model as
+    // training on a clean copy decoded in memory.
+    let run = |data: &Path, name: &str, extra: &str| -> Vec<u8> {
+        let dir = tmp.path().join(name);
+        let out = linclass_command(&repo_root(), &[])
+            .args(["train", "--quiet", "--config", "configs/image-folder.toml"])
+            .args(["--set", &format!("data.dir={}", data.display())])
+            .args(["--set", "train.epochs=2", "--set", extra])
+            .args(["--set", &format!("output.dir={}", dir.display())])
+            .env("LINCLASS_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        std::fs::read(dir.join("model.bpk")).unwrap()
+    };
+    let skipped = run(&data, "skipped", skip[0]);
+    let clean = tmp.path().join("clean");
+    write_folder(&clean.join("train"), 2, 6);
+    write_folder(&clean.join("test"), 2, 3);
+    assert_eq!(skipped, run(&clean, "clean", "data.folder.cache=false"));
+    assert_eq!(cache_files(&cache).len(), 1, "{:?}", cache_files(&cache));
+}

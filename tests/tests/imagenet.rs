@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use linclass_data::folder::{FolderOptions, list, read_folder};
+use linclass_data::folder::{CacheStatus, FolderOptions, list, read_folder};
 use linclass_data::mnist::Split;
-use linclass_tests::{describe, linclass, repo_root};
+use linclass_tests::{describe, linclass, linclass_command, repo_root};
 
 const WNIDS: [&str; 3] = ["n01440764", "n01443537", "n02012849"];
 const MAPPING: &str = "n01440764 tench, Tinca tinca\nn01443537 goldfish, Carassius auratus\nn02012849 crane\nn03126707 crane\n";
@@ -234,6 +234,11 @@ fn names_files_and_their_errors() {
 /// One npz archive as the downsampled ImageNet release has them: `data` u8 [N, 3·s·s] and
 /// `labels` (int64, 1…1000), plus `mean` in training archives (ignored).
 fn write_npz(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
+    write_npz_ordered(path, data, labels, dim, npyz::Order::C);
+}
+
+/// [`write_npz`] with `data`'s header saying `order` (the bytes are written as given).
+fn write_npz_ordered(path: &Path, data: &[u8], labels: &[i64], dim: u64, order: npyz::Order) {
     use npyz::WriterBuilder;
     let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
     let mut w = npz
@@ -241,6 +246,7 @@ fn write_npz(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
         .unwrap()
         .default_dtype()
         .shape(&[labels.len() as u64, dim])
+        .order(order)
         .begin_nd()
         .unwrap();
     w.extend(data.iter().copied()).unwrap();
@@ -293,7 +299,9 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         "n02119789 1 kit_fox\nn02100735 2 English_setter\nn02110185 3 Siberian_husky\n",
     )
     .unwrap();
-    let train = downsampled::read(&dir, Split::Train, 32).unwrap();
+    let (train, status) = downsampled::read(&dir, Split::Train, 32, false).unwrap();
+    assert!(matches!(status, CacheStatus::Off(_)), "{status:?}");
+    assert!(!train.is_mapped());
     assert_eq!(train.len(), 60);
     assert_eq!(train.shape(), [3, 32, 32]);
     assert_eq!(train.classes().len(), 1000);
@@ -305,7 +313,7 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     // Labels 1…1000 become 0…999; pixels as stored (channel-planar).
     assert_eq!(train.label(1), 1);
     assert_eq!(train.image(1), &downsampled_image(2, 32)[..]);
-    let test = downsampled::read(&dir, Split::Test, 32).unwrap();
+    let (test, _) = downsampled::read(&dir, Split::Test, 32, false).unwrap();
     assert_eq!(test.len(), 6);
 
     // From the CLI: trains, and eval names the classes.
@@ -335,6 +343,60 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     assert!(json["top1"].as_f64().unwrap() > 0.99, "{json}");
     assert_eq!(json["classes"][0], "kit fox");
 
+    // Through the cache: unpacked once into a file that later reads map, pixels unchanged.
+    let cache = tmp.path().join("cache");
+    let info = |what: &str| {
+        let out = linclass_command(
+            &repo_root(),
+            &[
+                "data",
+                "info",
+                "configs/mnist.toml",
+                "--set",
+                "data.source=imagenet32",
+                "--set",
+                &format!("data.dir={}", dir.display()),
+            ],
+        )
+        .env("LINCLASS_CACHE", &cache)
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("decoded-image cache, training split:") && l.contains(what)),
+            "{text}"
+        );
+    };
+    info("stored them in");
+    info("used");
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 2, "one cache file per split: {files:?}");
+    let cached = files
+        .iter()
+        .map(|f| std::fs::read(f.path()).unwrap())
+        .find(|bytes| bytes.len() > 60 * 3072)
+        .expect("the training split's cache file");
+    // Header (60 bytes), the 60 images as stored in the archives, CRC-32.
+    let stored: Vec<u8> = std::iter::repeat_n(&data, 10).flatten().copied().collect();
+    assert_eq!(&cached[60..cached.len() - 4], &stored[..]);
+
+    // An array saved in Fortran order holds the images interleaved: refused, not misread.
+    let fortran = tmp.path().join("fortran");
+    std::fs::create_dir_all(&fortran).unwrap();
+    write_npz_ordered(
+        &fortran.join(downsampled::VAL_FILE),
+        &data,
+        &labels,
+        dim,
+        npyz::Order::Fortran,
+    );
+    let e = downsampled::read(&fortran, Split::Test, 32, false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("val_data.npz") && e.contains("Fortran"), "{e}");
+
     // Two classes with one name (ImageNet's two "crane"s) are told apart by their WordNet id.
     std::fs::write(
         dir.join("map_clsloc.txt"),
@@ -347,7 +409,7 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     );
 
     // The wrong size, a label out of range, a missing archive: one line naming the file.
-    let e = downsampled::read(&dir, Split::Test, 64)
+    let e = downsampled::read(&dir, Split::Test, 64, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -362,12 +424,12 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         &[0, 1, 2, 3, 4, 1001],
         dim,
     );
-    let e = downsampled::read(&dir, Split::Test, 32)
+    let e = downsampled::read(&dir, Split::Test, 32, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("label 0 is outside 1 to 1000"), "{e}");
     std::fs::write(dir.join(downsampled::VAL_FILE), b"not a zip").unwrap();
-    let e = downsampled::read(&dir, Split::Test, 32)
+    let e = downsampled::read(&dir, Split::Test, 32, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains("val_data.npz") && e.contains("npz"), "{e}");
@@ -389,5 +451,139 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     assert!(
         err.contains("missing val_data.npz") && err.contains("image-net.org"),
         "{err}"
+    );
+}
+
+/// Pixels of image `i` of class `label` (1-based): a pattern of the class, plus noise that grows
+/// with the class number, so that classes range from easy to hard.
+fn patterned_image(label: i64, i: u64, size: usize) -> Vec<u8> {
+    let mut state = (label as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x1234_5678;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pattern: Vec<u8> = (0..3 * size * size).map(|_| (next() % 256) as u8).collect();
+    let mut noise = (i + 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
+    pattern
+        .into_iter()
+        .map(|p| {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            let amount = (label as u64 % 1000) / 4;
+            let n = (noise % (2 * amount + 1)) as i64 - amount as i64;
+            (i64::from(p) + n).clamp(0, 255) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_thousand_classes_give_a_readable_eval_and_report() {
+    use linclass_data::downsampled;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imagenet32");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = 32;
+    let dim = (3 * size * size) as u64;
+    // Ten archives of 300 training images (3 per class in all), 1000 validation images.
+    for (k, file) in downsampled::TRAIN_FILES.iter().enumerate() {
+        let labels: Vec<i64> = (0..300)
+            .map(|i| 1 + ((k * 300 + i) % 1000) as i64)
+            .collect();
+        let data: Vec<u8> = labels
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &l)| patterned_image(l, (k * 300 + i) as u64, size))
+            .collect();
+        write_npz(&dir.join(file), &data, &labels, dim);
+    }
+    let labels: Vec<i64> = (1..=1000).collect();
+    let data: Vec<u8> = labels
+        .iter()
+        .flat_map(|&l| patterned_image(l, 10_000 + l as u64, size))
+        .collect();
+    write_npz(&dir.join(downsampled::VAL_FILE), &data, &labels, dim);
+    let names: String = (1..=1000)
+        .map(|i| format!("n{:08} {i} class_{i}\n", 1_000_000 + i))
+        .collect();
+    std::fs::write(dir.join("map_clsloc.txt"), names).unwrap();
+
+    let run = tmp.path().join("run");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--quiet",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+            "--set",
+            "data.valid_fraction=0.05",
+            "--set",
+            "optimizer.lr=0.05",
+            "--set",
+            "train.epochs=4",
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // eval: the summary with names, no 1000-line table, no 1000 × 1000 picture.
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("top-5 accuracy"), "{text}");
+    assert!(
+        text.contains("per-class accuracy of the 1000 classes: eval --json"),
+        "{text}"
+    );
+    assert!(text.lines().count() < 30, "{text}");
+    let easiest = text
+        .lines()
+        .find(|l| l.starts_with("easiest classes: class "))
+        .unwrap();
+    let hardest = text
+        .lines()
+        .find(|l| l.starts_with("hardest classes: class "))
+        .unwrap();
+    assert_ne!(easiest, hardest);
+    assert!(text.contains("no confusion matrix picture"), "{text}");
+    assert!(!run.join("confusion.png").exists());
+    let top1: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("top-1 accuracy: "))
+        .and_then(|v| v.trim_end_matches('%').parse().ok())
+        .unwrap();
+    assert!(top1 > 30.0, "the patterns are learnable: {text}");
+
+    // report: the 20 easiest and hardest classes' templates, the full grid as its own file.
+    let out = linclass(&repo_root(), &["report", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("Templates of the 20 easiest classes"),
+        "report"
+    );
+    assert!(
+        html.contains("Templates of the 20 hardest classes"),
+        "report"
+    );
+    assert!(html.contains("href=\"templates.png\""));
+    assert!(!html.contains("<h2>Confusion matrix"));
+    assert!(html.contains("<td>class 1</td>"), "names in the report");
+    let grid = image::open(run.join("templates.png")).unwrap();
+    // 32 columns of 32-pixel templates at one pixel per weight: a few megapixels at most.
+    assert!(
+        grid.width() < 1400 && grid.height() < 2100,
+        "{:?}",
+        (grid.width(), grid.height())
+    );
+    assert_eq!(
+        std::fs::read_dir(run.join("templates")).unwrap().count(),
+        1000
     );
 }

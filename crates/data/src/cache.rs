@@ -35,6 +35,42 @@ use crate::image_set::Pixels;
 const MAGIC: &[u8; 8] = b"LCCACHE1";
 const HEADER: usize = 8 + 32 + 12 + 8;
 
+/// What the decoded-image cache did for one read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheStatus {
+    /// Not used, and why: `data.folder.cache = false`, no cache folder, or unreadable files
+    /// were skipped (the cache holds whole folders only).
+    Off(String),
+    /// The images were read from this cache file (memory-mapped), not decoded.
+    Used(PathBuf),
+    /// The images were read (decoded) and stored in this new cache file.
+    Built(PathBuf),
+    /// A cache file was there but not trusted (the reason); they were read and it was written again.
+    Rebuilt(PathBuf, String),
+    /// The images were read but could not be stored (the reason).
+    Unavailable(String),
+}
+
+impl CacheStatus {
+    /// One line for `data info`.
+    pub fn describe(&self) -> String {
+        match self {
+            CacheStatus::Off(why) => format!("not used ({why})"),
+            CacheStatus::Used(p) => format!("used {} (no image decoded)", p.display()),
+            CacheStatus::Built(p) => {
+                format!("decoded every image and stored them in {}", p.display())
+            }
+            CacheStatus::Rebuilt(p, why) => {
+                format!(
+                    "{} was not trusted ({why}); decoded again and rewritten",
+                    p.display()
+                )
+            }
+            CacheStatus::Unavailable(why) => format!("decoded every image; not stored ({why})"),
+        }
+    }
+}
+
 /// The folder holding cache files (see the module documentation), if one is known.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("LINCLASS_CACHE").filter(|d| !d.is_empty()) {
@@ -162,37 +198,126 @@ fn remove_stale_temporaries(dir: &Path) {
     }
 }
 
-/// Writes `pixels` (`n` images of `shape`) as the cache file `path` of `key`: to a temporary
-/// file beside it, synced, then renamed into place.
+/// A cache file being written: images are appended as they are decoded, so that building the
+/// cache of a folder larger than the memory never holds more than a batch of decoded images.
+/// The file is a temporary one beside its final name until [`Writer::finish`]; dropped
+/// unfinished (an error, a crash), it is removed.
+pub struct Writer {
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
+    key: [u8; 32],
+    shape: [usize; 3],
+    bytes: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl Writer {
+    /// Starts a cache file of images of `shape` under `key` in `dir` (created if needed).
+    ///
+    /// Errors: the folder cannot be created or written.
+    pub fn create(dir: &Path, key: [u8; 32], shape: [usize; 3]) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+        remove_stale_temporaries(dir);
+        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, tmp);
+        // The header holds the count, known at the end: a placeholder until then.
+        file.write_all(&[0; HEADER])
+            .map_err(|e| DataError::io(dir, e))?;
+        Ok(Self {
+            file,
+            key,
+            shape,
+            bytes: 0,
+            crc: crc32fast::Hasher::new(),
+        })
+    }
+
+    /// Appends pixels: images one after the other, channel-major each (a call may end inside
+    /// an image that the next one completes).
+    ///
+    /// Errors: the write fails (a full disk).
+    pub fn push(&mut self, pixels: &[u8]) -> Result<()> {
+        self.file
+            .write_all(pixels)
+            .map_err(|e| DataError::io(self.file.get_ref().path(), e))?;
+        self.crc.update(pixels);
+        self.bytes += pixels.len();
+        Ok(())
+    }
+
+    /// Whole images written so far.
+    pub fn images(&self) -> usize {
+        self.bytes / self.shape.iter().product::<usize>()
+    }
+
+    /// Completes the file (header, checksum, synced) and memory-maps its pixels. With a
+    /// `path`, the file is renamed to it and stays as a cache; without, it is removed from the
+    /// folder at once and lives only as long as the map (images that are not a whole folder,
+    /// which no later read could look up).
+    ///
+    /// Errors: the pixels written do not end with a whole image; the file cannot be written,
+    /// synced, renamed or mapped.
+    pub fn finish(self, path: Option<&Path>) -> Result<Pixels> {
+        let images = self.images();
+        let Writer {
+            file,
+            key,
+            shape,
+            bytes,
+            crc,
+        } = self;
+        if bytes != images * shape.iter().product::<usize>() {
+            return Err(DataError::Invalid(format!(
+                "{bytes} pixel bytes do not make whole images of shape {shape:?}"
+            )));
+        }
+        let mut tmp = file.into_inner().map_err(|e| {
+            let (error, writer) = e.into_parts();
+            DataError::io(writer.get_ref().path(), error)
+        })?;
+        let tmp_path = tmp.path().to_path_buf();
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&key);
+        for v in shape {
+            header.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        header.extend_from_slice(&(images as u64).to_le_bytes());
+        let mut sum = crc32fast::Hasher::new();
+        sum.update(&header);
+        sum.combine(&crc);
+        let complete = |f: &mut std::fs::File| -> std::io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::End(0))?;
+            f.write_all(&sum.clone().finalize().to_le_bytes())?;
+            f.seek(SeekFrom::Start(0))?;
+            f.write_all(&header)?;
+            f.sync_all()
+        };
+        complete(tmp.as_file_mut()).map_err(|e| DataError::io(&tmp_path, e))?;
+        let file = match path {
+            Some(path) => tmp
+                .persist(path)
+                .map_err(|e| DataError::io(path, e.error))?,
+            None => {
+                let (file, named) = tmp.into_parts();
+                drop(named);
+                file
+            }
+        };
+        // SAFETY: as in `load`; the file was completed above and is never written again.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| DataError::io(&tmp_path, e))?;
+        let dim: usize = shape.iter().product();
+        Ok(Pixels::mapped(Arc::new(map), HEADER, images * dim))
+    }
+}
+
+/// Writes `pixels` (whole images of `shape`) as the cache file `path` of `key`: to a
+/// temporary file beside it, synced, then renamed into place.
 ///
 /// Errors: the folder cannot be created or the file written.
 pub fn store(path: &Path, key: &[u8; 32], shape: [usize; 3], pixels: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    remove_stale_temporaries(dir);
-    let dim: usize = shape.iter().product();
-    let n = pixels.len() / dim.max(1);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut header = Vec::with_capacity(HEADER);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(key);
-    for v in shape {
-        header.extend_from_slice(&(v as u32).to_le_bytes());
-    }
-    header.extend_from_slice(&(n as u64).to_le_bytes());
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&header);
-    crc.update(pixels);
-    let write = |f: &mut std::fs::File| -> std::io::Result<()> {
-        let mut w = std::io::BufWriter::new(f);
-        w.write_all(&header)?;
-        w.write_all(pixels)?;
-        w.write_all(&crc.clone().finalize().to_le_bytes())?;
-        w.flush()?;
-        w.get_ref().sync_all()
-    };
-    write(tmp.as_file_mut()).map_err(|e| DataError::io(tmp.path(), e))?;
-    tmp.persist(path)
-        .map_err(|e| DataError::io(path, e.error))?;
-    Ok(())
+    let mut writer = Writer::create(dir, *key, shape)?;
+    writer.push(pixels)?;
+    writer.finish(Some(path)).map(drop)
 }

@@ -10,8 +10,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::cache::CacheStatus;
 use crate::error::{DataError, Result};
-use crate::image_set::ImageSet;
+use crate::image_set::{ImageSet, Pixels};
 use crate::mnist::Split;
 
 /// Number of classes of ImageNet.
@@ -92,18 +93,24 @@ fn labels(
     })
 }
 
-/// Reads one archive: its pixels and labels (0-based), checked against `size`.
-fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
+/// Opens one archive and checks it: `labels` one per image in 1…1000, `data` u8 [N, 3·size·size]
+/// in C order. Returns the labels, 0-based.
+fn open_archive(path: &Path, size: usize) -> Result<Vec<u16>> {
     let io = |e: std::io::Error| invalid(path, format!("not a readable .npz archive ({e})"));
     let mut archive = npyz::npz::NpzArchive::open(path).map_err(io)?;
     let labels = labels(path, &mut archive)?;
-    let data = archive
-        .by_name("data")
-        .map_err(io)?
-        .ok_or_else(|| invalid(path, "has no `data` array; expected `data` and `labels`"))?;
+    let (shape, code, order) = {
+        let data = archive
+            .by_name("data")
+            .map_err(io)?
+            .ok_or_else(|| invalid(path, "has no `data` array; expected `data` and `labels`"))?;
+        (
+            data.shape().to_vec(),
+            type_code(&data.dtype()),
+            data.order(),
+        )
+    };
     let dim = 3 * size * size;
-    let shape: Vec<u64> = data.shape().to_vec();
-    let code = type_code(&data.dtype());
     if shape.len() != 2 || shape[1] as usize != dim || code != "u1" {
         let other = if shape.len() == 2 && shape[1] == 3 * 64 * 64 && size == 32 {
             " (64 × 64 images: data.source = \"imagenet64\")"
@@ -119,6 +126,13 @@ fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
             ),
         ));
     }
+    // Saved from a transposed array, the bytes would be pixel after pixel across images.
+    if order != npyz::Order::C && shape[0] > 1 {
+        return Err(invalid(
+            path,
+            "`data` is stored in Fortran (column-major) order; expected C order, one image per row (save np.ascontiguousarray(data))",
+        ));
+    }
     let n = shape[0] as usize;
     if labels.len() != n {
         return Err(invalid(
@@ -126,7 +140,6 @@ fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
             format!("{} labels for {n} images", labels.len()),
         ));
     }
-    let pixels = data.into_vec::<u8>().map_err(io)?;
     let labels = labels
         .into_iter()
         .map(|l| {
@@ -140,7 +153,29 @@ fn read_archive(path: &Path, size: usize) -> Result<(Vec<u8>, Vec<u16>)> {
             }
         })
         .collect::<Result<Vec<u16>>>()?;
-    Ok((pixels, labels))
+    Ok(labels)
+}
+
+/// Streams the `data` array of an archive checked by [`open_archive`] to `sink`, a few
+/// megabytes at a time, copying the stored bytes (u8, C order: they are the pixels).
+fn stream_pixels(path: &Path, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+    let io = |e: std::io::Error| invalid(path, format!("`data`: {e}"));
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| invalid(path, format!("not a readable .npz archive ({e})")))?;
+    let mut entry = zip
+        .by_name("data.npy")
+        .map_err(|e| invalid(path, format!("`data`: {e}")))?;
+    let header = npyz::NpyHeader::from_reader(&mut entry).map_err(io)?;
+    let mut left = header.len() as usize;
+    let mut chunk = vec![0u8; left.min(4 << 20)];
+    while left > 0 {
+        let part = &mut chunk[..left.min(4 << 20)];
+        std::io::Read::read_exact(&mut entry, part).map_err(io)?;
+        sink(part)?;
+        left -= part.len();
+    }
+    Ok(())
 }
 
 /// The class names: `map_clsloc.txt`'s third column (with `_` as spaces) by class number, or
@@ -196,17 +231,70 @@ pub fn files(split: Split) -> Vec<PathBuf> {
 }
 
 /// Reads `split` of the downsampled ImageNet at `size` (32 or 64) from `dir`: the ten training
-/// archives, or the validation archive as the test split.
+/// archives, or the validation archive as the test split. With `cache` (and a cache folder, see
+/// [`crate::cache`]), the pixels are unpacked once, archive by archive, into a cache file that
+/// this and later reads memory-map, so that the 1.28 million images never have to fit in
+/// memory; else they are read into memory.
 ///
-/// Errors: a missing or unreadable archive, `data` not u8 [N, 3·size·size], labels outside
-/// 1…1000 or not one per image.
-pub fn read(dir: &Path, split: Split, size: usize) -> Result<ImageSet> {
-    let mut pixels = Vec::new();
+/// Errors: a missing or unreadable archive, `data` not u8 [N, 3·size·size] in C order, labels
+/// outside 1…1000 or not one per image.
+pub fn read(dir: &Path, split: Split, size: usize, cache: bool) -> Result<(ImageSet, CacheStatus)> {
+    let shape = [3, size, size];
+    let paths: Vec<PathBuf> = files(split).iter().map(|f| dir.join(f)).collect();
     let mut labels = Vec::new();
-    for file in files(split) {
-        let (p, l) = read_archive(&dir.join(file), size)?;
-        pixels.extend_from_slice(&p);
-        labels.extend(l);
+    for path in &paths {
+        labels.extend(open_archive(path, size)?);
     }
-    ImageSet::new(pixels, labels, [3, size, size], class_names(dir)?)
+    let classes = class_names(dir)?;
+    let cache_dir = match (cache, crate::cache::cache_dir()) {
+        (false, _) => Err("data.folder.cache = false".to_string()),
+        (true, None) => {
+            Err("no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME".to_string())
+        }
+        (true, Some(d)) => Ok(d),
+    };
+    let status = match cache_dir {
+        Err(why) => CacheStatus::Off(why),
+        Ok(cache_dir) => {
+            use crate::cache::{Lookup, Writer, key, load, path};
+            let key = key(std::slice::from_ref(&paths), shape)?;
+            let file = path(&cache_dir, &key);
+            let stale = match load(&file, &key, shape, labels.len()) {
+                Lookup::Hit(pixels) => {
+                    let set = ImageSet::with_pixels(pixels, labels, shape, classes)?;
+                    return Ok((set, CacheStatus::Used(file)));
+                }
+                Lookup::Missing => None,
+                Lookup::Invalid(why) => Some(why),
+            };
+            let unpack = || -> Result<Pixels> {
+                let mut writer = Writer::create(&cache_dir, key, shape)?;
+                for path in &paths {
+                    stream_pixels(path, &mut |chunk| writer.push(chunk))?;
+                }
+                writer.finish(Some(&file))
+            };
+            match unpack() {
+                Ok(pixels) => {
+                    let set = ImageSet::with_pixels(pixels, labels, shape, classes)?;
+                    let status = match stale {
+                        None => CacheStatus::Built(file),
+                        Some(why) => CacheStatus::Rebuilt(file, why),
+                    };
+                    return Ok((set, status));
+                }
+                // A damaged archive is its own error; a cache that cannot be written is not.
+                Err(e @ DataError::Format { .. }) => return Err(e),
+                Err(e) => CacheStatus::Unavailable(e.to_string()),
+            }
+        }
+    };
+    let mut pixels = Vec::with_capacity(labels.len() * 3 * size * size);
+    for path in &paths {
+        stream_pixels(path, &mut |chunk| {
+            pixels.extend_from_slice(chunk);
+            Ok(())
+        })?;
+    }
+    Ok((ImageSet::new(pixels, labels, shape, classes)?, status))
 }

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::cache::Writer;
 use crate::decode::{IMAGE_FORMATS, decode_all, is_image_file};
 use crate::error::{DataError, Result};
 use crate::image_set::ImageSet;
@@ -125,6 +126,8 @@ pub fn describe_skipped(skipped: &[Skipped]) -> Option<String> {
     ))
 }
 
+pub use crate::cache::CacheStatus;
+
 /// What was read from a folder.
 #[derive(Debug, Clone)]
 pub struct FolderSet {
@@ -135,42 +138,6 @@ pub struct FolderSet {
     pub notes: Vec<String>,
     /// What the decoded-image cache did.
     pub cache: CacheStatus,
-}
-
-/// What the decoded-image cache did for one read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CacheStatus {
-    /// Not used, and why: `data.folder.cache = false`, no cache folder, or images were
-    /// skipped (the cache holds whole folders only).
-    Off(String),
-    /// The images were read from this cache file (memory-mapped), not decoded.
-    Used(PathBuf),
-    /// The images were decoded and stored in this new cache file.
-    Built(PathBuf),
-    /// A cache file was there but not trusted (the reason); it was decoded and written again.
-    Rebuilt(PathBuf, String),
-    /// The images were decoded but could not be stored (the reason).
-    Unavailable(String),
-}
-
-impl CacheStatus {
-    /// One line for `data info`.
-    pub fn describe(&self) -> String {
-        match self {
-            CacheStatus::Off(why) => format!("not used ({why})"),
-            CacheStatus::Used(p) => format!("used {} (no image decoded)", p.display()),
-            CacheStatus::Built(p) => {
-                format!("decoded every image and stored them in {}", p.display())
-            }
-            CacheStatus::Rebuilt(p, why) => {
-                format!(
-                    "{} was not trusted ({why}); decoded again and rewritten",
-                    p.display()
-                )
-            }
-            CacheStatus::Unavailable(why) => format!("decoded every image; not stored ({why})"),
-        }
-    }
 }
 
 /// Whether a name is something an operating system or archiver leaves beside the images.
@@ -605,7 +572,7 @@ fn read_cached(
     dir: &Path,
     (mut skipped, notes): (Vec<Skipped>, Vec<String>),
 ) -> Result<FolderSet> {
-    use crate::cache::{Lookup, key, load, path, store};
+    use crate::cache::{Lookup, key, load, path};
     let shape = options.shape();
     let key = key(chosen, shape)?;
     let file = path(dir, &key);
@@ -634,19 +601,170 @@ fn read_cached(
         Lookup::Invalid(why) => Some(why),
     };
     let before = skipped.len();
-    let decoded = decode_classes(chosen, shape, options.skip_unreadable, &mut skipped)?;
-    let mut read = assemble(root, split, decoded, shape, classes, (skipped, notes))?;
-    read.cache = if read.skipped.len() > before {
-        CacheStatus::Off("unreadable files were skipped; the cache holds whole folders only".into())
-    } else {
-        let pixels: &[u8] = read.set.all_pixels();
-        match (store(&file, &key, shape, pixels), stale) {
-            (Ok(()), None) => CacheStatus::Built(file),
-            (Ok(()), Some(why)) => CacheStatus::Rebuilt(file, why),
-            (Err(e), _) => CacheStatus::Unavailable(e.to_string()),
+    let streamed = decode_into_cache(
+        chosen,
+        shape,
+        options.skip_unreadable,
+        &mut skipped,
+        Writer::create(dir, key, shape),
+    )?;
+    let (pixels, labels, status) = match streamed {
+        Ok((writer, labels)) => {
+            let whole = skipped.len() == before;
+            match writer.finish(whole.then_some(file.as_path())) {
+                Ok(pixels) if whole => {
+                    let status = match stale {
+                        None => CacheStatus::Built(file),
+                        Some(why) => CacheStatus::Rebuilt(file, why),
+                    };
+                    (pixels, labels, status)
+                }
+                Ok(pixels) => (
+                    pixels,
+                    labels,
+                    CacheStatus::Off(
+                        "unreadable files were skipped; the cache holds whole folders only".into(),
+                    ),
+                ),
+                Err(e) => {
+                    return decode_in_memory(
+                        root,
+                        split,
+                        chosen,
+                        options,
+                        classes,
+                        e,
+                        (skipped, notes),
+                        before,
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            return decode_in_memory(
+                root,
+                split,
+                chosen,
+                options,
+                classes,
+                e,
+                (skipped, notes),
+                before,
+            );
         }
     };
+    if labels.is_empty() {
+        return Err(DataError::format(
+            root,
+            format!("no readable images in the {split:?} split").to_lowercase(),
+        ));
+    }
+    Ok(FolderSet {
+        set: ImageSet::with_pixels(pixels, labels, shape, classes)?,
+        skipped,
+        notes,
+        cache: status,
+    })
+}
+
+/// The cache could not be written (`error`): the images are decoded again into memory.
+#[allow(clippy::too_many_arguments)]
+fn decode_in_memory(
+    root: &Path,
+    split: Split,
+    chosen: &[Vec<PathBuf>],
+    options: &FolderOptions,
+    classes: Vec<String>,
+    error: DataError,
+    (mut skipped, notes): (Vec<Skipped>, Vec<String>),
+    before: usize,
+) -> Result<FolderSet> {
+    skipped.truncate(before);
+    let decoded = decode_classes(
+        chosen,
+        options.shape(),
+        options.skip_unreadable,
+        &mut skipped,
+    )?;
+    let mut read = assemble(
+        root,
+        split,
+        decoded,
+        options.shape(),
+        classes,
+        (skipped, notes),
+    )?;
+    read.cache = CacheStatus::Unavailable(error.to_string());
     Ok(read)
+}
+
+/// Bytes of decoded images held at once while a cache file is written.
+const DECODE_CHUNK_BYTES: usize = 64 << 20;
+
+/// Decodes the files of each class a chunk at a time, appending each chunk to the cache file
+/// being written, so that memory holds one chunk rather than the folder. Returns the writer
+/// and the labels of the images written (undecodable files skipped with `skip`), or, as the
+/// inner error, why the cache file could not be written.
+///
+/// Errors: an undecodable file without `skip`.
+fn decode_into_cache(
+    per_class: &[Vec<PathBuf>],
+    shape: [usize; 3],
+    skip: bool,
+    skipped: &mut Vec<Skipped>,
+    writer: Result<Writer>,
+) -> Result<std::result::Result<(Writer, Vec<u16>), DataError>> {
+    let mut writer = match writer {
+        Ok(w) => w,
+        Err(e) => return Ok(Err(e)),
+    };
+    let dim: usize = shape.iter().product();
+    let files: Vec<(u16, &Path)> = per_class
+        .iter()
+        .enumerate()
+        .flat_map(|(class, files)| files.iter().map(move |p| (class as u16, p.as_path())))
+        .collect();
+    let mut labels = Vec::with_capacity(files.len());
+    let chunk = (DECODE_CHUNK_BYTES / dim).max(64);
+    for part in files.chunks(chunk) {
+        let paths: Vec<&Path> = part.iter().map(|&(_, p)| p).collect();
+        for (result, &(class, path)) in decode_all(&paths, shape).into_iter().zip(part) {
+            if let Some(pixels) = kept(result, path, skip, skipped)? {
+                if let Err(e) = writer.push(&pixels) {
+                    return Ok(Err(e));
+                }
+                labels.push(class);
+            }
+        }
+    }
+    Ok(Ok((writer, labels)))
+}
+
+/// One decoding result: the pixels, or None for a file skipped (`skip`, noted in `skipped`).
+///
+/// Errors: the file's error, without `skip`.
+fn kept(
+    result: Result<Vec<u8>>,
+    path: &Path,
+    skip: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Option<Vec<u8>>> {
+    match result {
+        Ok(px) => Ok(Some(px)),
+        Err(e) if skip => {
+            skipped.push(Skipped {
+                path: path.to_path_buf(),
+                reason: SkipReason::Unreadable(match e {
+                    DataError::Format { message, .. } => message,
+                    other => other.to_string(),
+                }),
+            });
+            Ok(None)
+        }
+        Err(e) => Err(DataError::Invalid(format!(
+            "{e} (set data.folder.skip_unreadable = true to skip such files)"
+        ))),
+    }
 }
 
 /// Decodes the files of each class; undecodable files are skipped (`skip`) or an error.
@@ -662,21 +780,7 @@ fn decode_classes(
     for files in per_class {
         let mut class = Vec::with_capacity(files.len());
         for (result, path) in decoded.by_ref().take(files.len()) {
-            match result {
-                Ok(px) => class.push(px),
-                Err(e) if skip => skipped.push(Skipped {
-                    path: path.to_path_buf(),
-                    reason: SkipReason::Unreadable(match e {
-                        DataError::Format { message, .. } => message,
-                        other => other.to_string(),
-                    }),
-                }),
-                Err(e) => {
-                    return Err(DataError::Invalid(format!(
-                        "{e} (set data.folder.skip_unreadable = true to skip such files)"
-                    )));
-                }
-            }
+            class.extend(kept(result, path, skip, skipped)?);
         }
         out.push(class);
     }

@@ -418,8 +418,17 @@ impl DataSource {
             )?,
             DatasetKind::Cifar10 => cifar::read_cifar10(&dir, split, &expect)?,
             DatasetKind::Cifar100 => cifar::read_cifar100(&dir, split, self.label, &expect)?,
-            DatasetKind::Imagenet32 => downsampled::read(&dir, split, 32)?,
-            DatasetKind::Imagenet64 => downsampled::read(&dir, split, 64)?,
+            DatasetKind::Imagenet32 | DatasetKind::Imagenet64 => {
+                let size = if self.kind == DatasetKind::Imagenet32 {
+                    32
+                } else {
+                    64
+                };
+                let (set, status) = downsampled::read(&dir, split, size, self.folder.cache)?;
+                cache_warning(split, &status, &mut warnings);
+                cache = Some(status);
+                set
+            }
             DatasetKind::Folder => {
                 if self.dir.as_os_str().is_empty() {
                     return Err(DataError::Invalid(
@@ -429,16 +438,7 @@ impl DataSource {
                 }
                 let read = read_folder(&dir, split, &self.folder, self.seed)?;
                 warnings.extend(read.notes);
-                match &read.cache {
-                    CacheStatus::Rebuilt(..) | CacheStatus::Unavailable(_) => {
-                        warnings.push(format!(
-                            "decoded-image cache ({} split): {}",
-                            format!("{split:?}").to_lowercase(),
-                            read.cache.describe()
-                        ))
-                    }
-                    _ => {}
-                }
+                cache_warning(split, &read.cache, &mut warnings);
                 cache = Some(read.cache.clone());
                 // Files that are not images are listed once, for the whole folder (both splits);
                 // unreadable ones with the split that decoded them.
@@ -454,6 +454,20 @@ impl DataSource {
             warnings,
             cache,
         })
+    }
+}
+
+/// A cache that was not trusted or could not be written is worth a warning.
+fn cache_warning(split: Split, status: &CacheStatus, warnings: &mut Vec<String>) {
+    if matches!(
+        status,
+        CacheStatus::Rebuilt(..) | CacheStatus::Unavailable(_)
+    ) {
+        warnings.push(format!(
+            "decoded-image cache ({} split): {}",
+            format!("{split:?}").to_lowercase(),
+            status.describe()
+        ));
     }
 }
 

@@ -1,17 +1,18 @@
 //! `bench`: seconds per training epoch (median), inference throughput, data loading time and
 //! peak memory, on the configured dataset, printed as one `BENCH` line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use linclass_data::ImageBatcher;
+use linclass_data::folder::CacheStatus;
 use linclass_data::mnist::Split;
 
 use crate::backend::Backend;
 use crate::config::ExperimentConfig;
-use crate::datasets::{open_split, open_training};
+use crate::datasets::{open_split_cached, open_training};
 use crate::eval::logits;
 use crate::training::train;
 
@@ -40,42 +41,160 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// One benchmark result.
+/// This process's anonymous resident memory (heap, stacks: not file pages such as a
+/// memory-mapped cache) in MB (Linux `RssAnon`), if known.
+pub fn anon_rss_mb() -> Option<f64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+        })
+}
+
+/// The highest [`anon_rss_mb`] seen while it runs (sampled every 10 ms on its own thread):
+/// Linux keeps a peak of the whole resident set (`VmHWM`) but none of its anonymous part.
+pub struct AnonPeak {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<f64>,
+}
+
+impl AnonPeak {
+    pub fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0f64;
+            loop {
+                peak = peak.max(anon_rss_mb().unwrap_or(0.0));
+                if flag.load(Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        Self { stop, sampler }
+    }
+
+    /// The peak in MB (0 where unknown).
+    pub fn finish(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap_or(0.0)
+    }
+}
+
+/// One benchmark result. Memory: `peak_rss_mb` is the whole resident set's peak (pages of a
+/// memory-mapped cache included), `anon_peak_mb` the process's own memory (model, optimizer,
+/// batches; pixels read into memory, but not mapped ones), `data_mb` the training split's
+/// pixels as u8.
 pub struct BenchLine {
     pub backend: String,
     pub dataset: String,
     pub epoch_s: f64,
+    pub train_img_s: f64,
     pub infer_img_s: f64,
     pub load_s: f64,
     pub peak_rss_mb: f64,
+    pub anon_peak_mb: f64,
+    pub data_mb: f64,
+    pub mapped: bool,
 }
 
 impl BenchLine {
     pub fn line(&self) -> String {
         format!(
-            "BENCH backend={} dataset={} epoch_s={:.4} infer_img_s={:.0} load_s={:.3} peak_rss_mb={:.1}",
+            "BENCH backend={} dataset={} epoch_s={:.4} train_img_s={:.0} infer_img_s={:.0} load_s={:.3} peak_rss_mb={:.1} anon_peak_mb={:.1} data_mb={:.1} mapped={}",
             self.backend,
             self.dataset,
             self.epoch_s,
+            self.train_img_s,
             self.infer_img_s,
             self.load_s,
-            self.peak_rss_mb
+            self.peak_rss_mb,
+            self.anon_peak_mb,
+            self.data_mb,
+            self.mapped
         )
     }
 
-    pub const CSV_HEADER: &'static str = "backend,dataset,epoch_s,infer_img_s,load_s,peak_rss_mb";
+    pub const CSV_HEADER: &'static str = "backend,dataset,epoch_s,train_img_s,infer_img_s,load_s,peak_rss_mb,anon_peak_mb,data_mb,mapped";
 
     pub fn csv_row(&self) -> String {
         format!(
-            "{},{},{:.4},{:.0},{:.3},{:.1}",
+            "{},{},{:.4},{:.0},{:.0},{:.3},{:.1},{:.1},{:.1},{}",
             self.backend,
             self.dataset,
             self.epoch_s,
+            self.train_img_s,
             self.infer_img_s,
             self.load_s,
-            self.peak_rss_mb
+            self.peak_rss_mb,
+            self.anon_peak_mb,
+            self.data_mb,
+            self.mapped
         )
     }
+}
+
+/// Training images per archive of the synthetic downsampled ImageNet (ten archives: 20 per
+/// class), and validation images.
+pub const SYNTHETIC_IMAGENET_PER_ARCHIVE: usize = 2_000;
+pub const SYNTHETIC_IMAGENET_VAL: usize = 2_000;
+/// The file that marks a folder of archives as [`synthetic_imagenet`]'s (written last).
+pub const SYNTHETIC_MARK: &str = "SYNTHETIC.txt";
+
+/// Writes a downsampled-ImageNet folder of random pixels at `size` (the official archive
+/// names and format, 1000 classes, [`SYNTHETIC_IMAGENET_PER_ARCHIVE`] images per training
+/// archive) in `dir`, for benchmarking 1000 classes where the real archives are absent.
+pub fn synthetic_imagenet(dir: &Path, size: usize) -> Result<()> {
+    use npyz::WriterBuilder;
+    std::fs::create_dir_all(dir)?;
+    let dim = 3 * size * size;
+    let mut rng = linclass_data::split::SplitMix64::new(11);
+    let files = linclass_data::downsampled::TRAIN_FILES
+        .iter()
+        .map(|f| (f, SYNTHETIC_IMAGENET_PER_ARCHIVE))
+        .chain([(
+            &linclass_data::downsampled::VAL_FILE,
+            SYNTHETIC_IMAGENET_VAL,
+        )]);
+    for (k, (name, n)) in files.enumerate() {
+        let mut pixels = vec![0u8; n * dim];
+        for chunk in pixels.chunks_mut(8) {
+            let v = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        // Every class in every archive, 1…1000.
+        let labels: Vec<i64> = (0..n).map(|i| 1 + ((i + k) % 1000) as i64).collect();
+        // Written under a temporary name: an interrupted run leaves no archive that looks whole.
+        let tmp = dir.join(format!(".{name}.partial"));
+        let mut npz = npyz::npz::NpzWriter::create(&tmp)?;
+        let mut w = npz
+            .array::<u8>("data", Default::default())?
+            .default_dtype()
+            .shape(&[n as u64, dim as u64])
+            .begin_nd()?;
+        w.extend(pixels.iter().copied())?;
+        w.finish()?;
+        let mut w = npz
+            .array::<i64>("labels", Default::default())?
+            .default_dtype()
+            .shape(&[n as u64])
+            .begin_nd()?;
+        w.extend(labels.iter().copied())?;
+        w.finish()?;
+        drop(npz);
+        std::fs::rename(&tmp, dir.join(name))?;
+    }
+    std::fs::write(
+        dir.join(SYNTHETIC_MARK),
+        "Random pixels and labels in downsampled ImageNet's format, written by `linclass bench --synthetic`.\n",
+    )?;
+    Ok(())
 }
 
 /// Writes a CIFAR-10 binary folder of random pixels (the official layout and sizes: 5 × 10,000
@@ -116,23 +235,54 @@ pub fn run(
     let mut config = config.clone();
     let source = crate::datasets::source(&config.data, config.train.seed);
     let mut dataset = config.data.source.name().to_string();
-    if synthetic
-        && config.data.source == linclass_data::DatasetKind::Cifar10
-        && !source.missing_in(&source.resolved_dir()).is_empty()
-    {
-        synthetic_cifar10(tmp.path())?;
-        config.data.dir = tmp.path().display().to_string();
+    let stand_in = Path::new(&config.data.dir).join(SYNTHETIC_MARK);
+    let missing = !source.missing_in(&source.resolved_dir()).is_empty() || stand_in.exists();
+    if synthetic && missing {
+        use linclass_data::DatasetKind;
+        match config.data.source {
+            DatasetKind::Cifar10 => {
+                synthetic_cifar10(tmp.path())?;
+                config.data.dir = tmp.path().display().to_string();
+            }
+            // Written where data.dir says (kept for `just bench-ref` to read the same archives).
+            kind @ (DatasetKind::Imagenet32 | DatasetKind::Imagenet64) => {
+                let dir = if config.data.dir.is_empty() {
+                    tmp.path().join(kind.name())
+                } else {
+                    PathBuf::from(&config.data.dir)
+                };
+                let size = if kind == DatasetKind::Imagenet32 {
+                    32
+                } else {
+                    64
+                };
+                if !dir.join(SYNTHETIC_MARK).exists() {
+                    synthetic_imagenet(&dir, size)?;
+                }
+                config.data.dir = dir.display().to_string();
+            }
+            other => anyhow::bail!(
+                "bench --synthetic: only cifar10, imagenet32 and imagenet64 have synthetic stand-ins, not {}",
+                other.name()
+            ),
+        }
         dataset.push_str("-synthetic");
     }
     let config = &config;
     let started = Instant::now();
+    let (set, caches) = open_split_cached(&config.data, config.train.seed, Split::Train)?;
+    let mapped = set.is_mapped();
+    let data_mb = set.all_pixels().len() as f64 / (1 << 20) as f64;
+    drop(set);
     let data = open_training(&config.data, config.train.seed)?;
     let load_s = started.elapsed().as_secs_f64();
     let normalization = data.normalization.clone();
+    let images = data.split.train.len();
     drop(data);
 
     let mut config = config.clone();
     config.output.dir = tmp.path().join("run");
+    let anon = AnonPeak::start();
     let trained = train(&config, backend, true)?;
     // The first epoch pays for warm-up; the median of the rest is the steady state.
     let times: Vec<f64> = trained.epochs.iter().skip(1).map(|e| e.seconds).collect();
@@ -142,7 +292,8 @@ pub fn run(
         times
     });
 
-    let test = Arc::new(open_split(&config.data, config.train.seed, Split::Test)?);
+    let (test, test_cache) = open_split_cached(&config.data, config.train.seed, Split::Test)?;
+    let test = Arc::new(test);
     let batcher = ImageBatcher::new(test.clone(), &normalization);
     let indices: Vec<usize> = (0..test.len()).collect();
     let _ = logits(&trained.model, &batcher, &indices, &device);
@@ -152,14 +303,30 @@ pub fn run(
         std::hint::black_box(logits(&trained.model, &batcher, &indices, &device));
     }
     let infer_img_s = (rounds * test.len()) as f64 / started.elapsed().as_secs_f64();
+    let anon_peak_mb = anon.finish();
+    drop(test);
+    // Cache files of a synthetic set would only fill the user's cache folder.
+    if synthetic && missing {
+        for status in [caches, test_cache].into_iter().flatten() {
+            if let CacheStatus::Built(f) | CacheStatus::Rebuilt(f, _) | CacheStatus::Used(f) =
+                status
+            {
+                let _ = std::fs::remove_file(f);
+            }
+        }
+    }
 
     let line = BenchLine {
         backend: backend.name().to_string(),
         dataset,
         epoch_s,
+        train_img_s: images as f64 / epoch_s,
         infer_img_s,
         load_s,
         peak_rss_mb: peak_rss_mb(),
+        anon_peak_mb,
+        data_mb,
+        mapped,
     };
     if let Some(csv) = csv {
         use std::io::Write;

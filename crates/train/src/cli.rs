@@ -128,7 +128,8 @@ enum Command {
         /// Append the result to this CSV file.
         #[arg(long)]
         csv: Option<PathBuf>,
-        /// For CIFAR-10 without its files: random pixels in the official layout.
+        /// For CIFAR-10, imagenet32 or imagenet64 without their files: random pixels in the
+        /// official layout (ImageNet's written into data.dir, and kept, when it is set).
         #[arg(long)]
         synthetic: bool,
     },
@@ -243,10 +244,13 @@ fn run(cli: Cli) -> Result<()> {
             let test = open_split(&info.config.data, info.config.train.seed, Split::Test)?;
             check_fits(&info, &test)?;
             let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
-            let picture = run.file(crate::visuals::CONFUSION_FILE);
-            if let Err(e) = crate::visuals::write_confusion(&run, &evaluation) {
-                eprintln!("warning: {e:#}");
-            }
+            let picture = match crate::visuals::write_confusion(&run, &evaluation) {
+                Ok(written) => written.map(|(path, _)| path),
+                Err(e) => {
+                    eprintln!("warning: {e:#}");
+                    None
+                }
+            };
             if json {
                 crate::say!("{}", serde_json::to_string(&evaluation)?);
             } else {
@@ -254,7 +258,14 @@ fn run(cli: Cli) -> Result<()> {
                     use std::io::Write as _;
                     let _ = write!(std::io::stdout(), "{}", evaluation.render());
                 }
-                crate::say!("\nconfusion matrix picture: {}", picture.display());
+                match picture {
+                    Some(path) => crate::say!("\nconfusion matrix picture: {}", path.display()),
+                    None if evaluation.classes.len() > crate::visuals::MANY_CLASSES => crate::say!(
+                        "\n{} classes: no confusion matrix picture (the most confused pairs are above)",
+                        evaluation.classes.len()
+                    ),
+                    None => {}
+                }
             }
             Ok(())
         }

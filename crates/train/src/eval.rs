@@ -213,8 +213,20 @@ impl Evaluation {
             self.k,
             100.0 * self.topk
         ));
-        s.push_str("\nper-class accuracy:\n");
-        for r in &self.per_class {
+        if self.classes.len() > crate::visuals::MANY_CLASSES {
+            s.push_str(&format!(
+                "\nper-class accuracy of the {} classes: eval --json\n",
+                self.classes.len()
+            ));
+        } else {
+            s.push_str("\nper-class accuracy:\n");
+        }
+        let table = if self.classes.len() > crate::visuals::MANY_CLASSES {
+            &[][..]
+        } else {
+            &self.per_class[..]
+        };
+        for r in table {
             match r.accuracy {
                 Some(a) => s.push_str(&format!(
                     "  {:<width$}  {:6.2}%  ({}/{})\n",

@@ -24,6 +24,13 @@ pub const CONFUSION_FILE: &str = "confusion.png";
 pub const CONFUSION_SVG: &str = "confusion.svg";
 pub const REPORT_FILE: &str = "report.html";
 
+/// Above this many classes, a confusion picture would be unreadable (a 1000 × 1000 heat map):
+/// the most confused pairs stand in for it, and the report shows the templates of the easiest
+/// and hardest classes, the full grid being a file of its own.
+pub const MANY_CLASSES: usize = 100;
+/// Templates of the easiest and of the hardest classes the report shows for many classes.
+const SHOWN_TEMPLATES: usize = 20;
+
 /// A file-name-safe form of a class name.
 fn safe_name(name: &str) -> String {
     name.chars()
@@ -106,13 +113,53 @@ pub fn confusion_pictures(eval: &Evaluation) -> Result<(String, Vec<u8>)> {
     ))
 }
 
-/// Writes confusion.png and confusion.svg into `run`; returns the PNG's path and the SVG.
-pub fn write_confusion(run: &RunDir, eval: &Evaluation) -> Result<(PathBuf, String)> {
+/// Writes confusion.png and confusion.svg into `run`; returns the PNG's path and the SVG, or
+/// nothing for more than [`MANY_CLASSES`] classes.
+pub fn write_confusion(run: &RunDir, eval: &Evaluation) -> Result<Option<(PathBuf, String)>> {
+    if eval.classes.len() > MANY_CLASSES {
+        return Ok(None);
+    }
     let (svg, png) = confusion_pictures(eval)?;
     write_atomic(&run.file(CONFUSION_SVG), svg.as_bytes())?;
     let path = run.file(CONFUSION_FILE);
     write_atomic(&path, &png)?;
-    Ok((path, svg))
+    Ok(Some((path, svg)))
+}
+
+/// The templates of the [`SHOWN_TEMPLATES`] easiest and hardest classes by test accuracy, as two
+/// labelled grids ("name (accuracy)").
+fn extreme_templates(
+    model: &LinearClassifier,
+    eval: &Evaluation,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let images = templates(model, TemplateScale::PerClass);
+    let mut ranked: Vec<(usize, f64)> = eval
+        .per_class
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r.accuracy?)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let n = SHOWN_TEMPLATES.min(ranked.len() / 2);
+    let channels = model.input_shape()[0];
+    let picture = |chosen: &[(usize, f64)]| -> Result<Vec<u8>> {
+        let imgs: Vec<_> = chosen.iter().map(|&(i, _)| images[i].clone()).collect();
+        let labels: Vec<String> = chosen
+            .iter()
+            .map(|&(i, a)| format!("{} ({:.0}%)", eval.classes[i], 100.0 * a))
+            .collect();
+        Ok(png_bytes(&grid(
+            &imgs,
+            &labels,
+            channels,
+            TemplateScale::PerClass,
+        )?))
+    };
+    let hardest: Vec<(usize, f64)> = ranked.iter().rev().take(n).copied().collect();
+    Ok(vec![
+        (format!("the {n} easiest classes"), picture(&ranked[..n])?),
+        (format!("the {n} hardest classes"), picture(&hardest)?),
+    ])
 }
 
 /// Up to `n` misclassified images of `set`, as upscaled PNGs with their classes.
@@ -148,8 +195,12 @@ pub fn write_report(
     eval: &Evaluation,
 ) -> Result<PathBuf> {
     let (grid_path, _) = write_templates(&run.path, model, &info.classes, TemplateScale::PerClass)?;
-    let templates_png = std::fs::read(&grid_path)?;
-    let (_, confusion_svg) = write_confusion(run, eval)?;
+    let templates_png = if info.classes.len() > MANY_CLASSES {
+        extreme_templates(model, eval)?
+    } else {
+        vec![("all classes".to_string(), std::fs::read(&grid_path)?)]
+    };
+    let confusion_svg = write_confusion(run, eval)?.map(|(_, svg)| svg);
     let curves_svg =
         write_curves(run, info)?.and_then(|_| std::fs::read_to_string(run.file(CURVES_SVG)).ok());
     let name = run.path.file_name().map_or_else(

@@ -20,9 +20,11 @@ pub struct ReportParts<'a> {
     pub eval: &'a Evaluation,
     /// The training curves as an SVG document, if the run has epochs.
     pub curves_svg: Option<String>,
-    pub templates_png: Vec<u8>,
-    /// The confusion matrix as an SVG document.
-    pub confusion_svg: String,
+    /// Template grids as (what they show, PNG): all classes, or for many classes those of the
+    /// easiest and of the hardest (the full grid is `templates.png` beside the report).
+    pub templates_png: Vec<(String, Vec<u8>)>,
+    /// The confusion matrix as an SVG document (none for many classes).
+    pub confusion_svg: Option<String>,
     pub mistakes: Vec<Mistake>,
 }
 
@@ -88,9 +90,22 @@ pub fn html(parts: &ReportParts) -> String {
         h.push_str(&inline_svg(curves));
     }
     h.push_str("<h2>Class templates</h2>\n<p>Each row of W reshaped to the image's shape: the score of a class is the dot product of the image with its template (plus a bias). Zero is neutral: white between red (positive) and blue (negative) weights for one channel; mid-grey for colour, where a pixel's colour is the one its weights favour. Each template uses its own scale (`linclass templates RUN --scale shared` draws all on one).</p>\n");
-    h.push_str(&img(&parts.templates_png, "class templates"));
-    h.push_str("<h2>Confusion matrix</h2>\n");
-    h.push_str(&inline_svg(&parts.confusion_svg));
+    if let [(_, png)] = &parts.templates_png[..] {
+        h.push_str(&img(png, "class templates"));
+    } else {
+        h.push_str(&format!(
+            "<p>{} classes: the templates of the easiest and hardest classes by test accuracy; all of them are in <a href=\"templates.png\">templates.png</a> and one file each in <code>templates/</code> beside this page.</p>\n",
+            info.classes.len()
+        ));
+        for (what, png) in &parts.templates_png {
+            h.push_str(&format!("<h3>Templates of {}</h3>\n", esc(what)));
+            h.push_str(&img(png, &format!("templates of {what}")));
+        }
+    }
+    if let Some(svg) = &parts.confusion_svg {
+        h.push_str("<h2>Confusion matrix</h2>\n");
+        h.push_str(&inline_svg(svg));
+    }
     h.push_str("<h2>Easiest and hardest classes</h2>\n<table><tr><th>easiest</th><th>accuracy</th><th>hardest</th><th>accuracy</th></tr>");
     let acc = |name: &String| eval.accuracy_percent(name);
     for (e, d) in eval.easiest.iter().zip(&eval.hardest) {

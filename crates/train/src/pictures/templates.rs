@@ -146,7 +146,12 @@ pub fn grid(
     let (w, h) = images
         .first()
         .map_or((1, 1), |i| (i.width() as usize, i.height() as usize));
-    let z = zoom(w.max(h));
+    // Hundreds of templates: one screen pixel per weight keeps the grid a few megapixels.
+    let z = if n > crate::visuals::MANY_CLASSES {
+        1
+    } else {
+        zoom(w.max(h))
+    };
     let (cell_w, cell_h) = (w as u32 * z, h as u32 * z);
     let pad = 8u32;
     let title_h = 28;

@@ -1002,6 +1002,26 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     // Upright: bright on top.
     assert!(fast[0] > 180 && fast[39 * 20] < 60, "{:?}", &fast[..20]);
 
+    // Corrupt entropy-coded data (a restart marker where none belongs, bytes of another file
+    // spliced in): libjpeg would warn and fill in; the reduced path refuses the file and leaves
+    // it to the full decoder, whose verdict stands.
+    let scan = photo.windows(2).position(|m| m == [0xFF, 0xDA]).unwrap();
+    let middle = scan + (photo.len() - scan) / 2;
+    let mut marker = photo.clone();
+    marker.splice(middle..middle, [0xFF, 0xD3]);
+    let mut spliced = photo.clone();
+    spliced.splice(
+        middle..middle + 4000,
+        photo[scan + 100..scan + 4100].iter().copied(),
+    );
+    for corrupt in [&marker, &spliced] {
+        assert!(decode_jpeg_reduced(corrupt, [32, 32]).is_none());
+        assert_eq!(
+            decode_bytes(corrupt, [3, 32, 32], path).map_err(|e| e.to_string()),
+            decode_bytes_full(corrupt, [3, 32, 32], path).map_err(|e| e.to_string())
+        );
+    }
+
     // A JPEG cut short (an interrupted download) is refused by both paths, not filled with
     // grey, at any cut.
     for keep in [10, 60, 99] {

@@ -237,6 +237,32 @@ fn write_npz(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
     write_npz_ordered(path, data, labels, dim, npyz::Order::C);
 }
 
+/// [`write_npz`] without compression (as `np.savez`).
+fn write_npz_stored(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
+    use npyz::WriterBuilder;
+    let stored =
+        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
+    let mut w = npz
+        .array::<u8>("data", stored)
+        .unwrap()
+        .default_dtype()
+        .shape(&[labels.len() as u64, dim])
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    let mut w = npz
+        .array::<i64>("labels", stored)
+        .unwrap()
+        .default_dtype()
+        .shape(&[labels.len() as u64])
+        .begin_nd()
+        .unwrap();
+    w.extend(labels.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
 /// [`write_npz`] with `data`'s header saying `order` (the bytes are written as given).
 fn write_npz_ordered(path: &Path, data: &[u8], labels: &[i64], dim: u64, order: npyz::Order) {
     use npyz::WriterBuilder;
@@ -260,6 +286,16 @@ fn write_npz_ordered(path: &Path, data: &[u8], labels: &[i64], dim: u64, order: 
         .unwrap();
     w.extend(labels.iter().copied()).unwrap();
     w.finish().unwrap();
+}
+
+/// A `map_clsloc.txt` naming the 1000 classes: `first` lines as given, then `n…  i  class_i`.
+fn names_file(first: &str) -> String {
+    let given = first.lines().count();
+    let mut text = first.to_string();
+    for i in given + 1..=1000 {
+        text.push_str(&format!("n{:08} {i} class_{i}\n", 9_000_000 + i));
+    }
+    text
 }
 
 /// Pixels of an image of class `label` (1-based): channel-planar, one colour per class.
@@ -296,7 +332,7 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     write_npz(&dir.join(downsampled::VAL_FILE), &data, &labels, dim);
     std::fs::write(
         dir.join("map_clsloc.txt"),
-        "n02119789 1 kit_fox\nn02100735 2 English_setter\nn02110185 3 Siberian_husky\n",
+        names_file("n02119789 1 kit_fox\nn02100735 2 English_setter\nn02110185 3 Siberian_husky\n"),
     )
     .unwrap();
     let (train, status) = downsampled::read(&dir, Split::Train, 32, false).unwrap();
@@ -309,7 +345,7 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         &train.classes()[..3],
         ["kit fox", "English setter", "Siberian husky"]
     );
-    assert_eq!(train.classes()[999], "1000");
+    assert_eq!(train.classes()[999], "class 1000");
     // Labels 1…1000 become 0…999; pixels as stored (channel-planar).
     assert_eq!(train.label(1), 1);
     assert_eq!(train.image(1), &downsampled_image(2, 32)[..]);
@@ -400,13 +436,68 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     // Two classes with one name (ImageNet's two "crane"s) are told apart by their WordNet id.
     std::fs::write(
         dir.join("map_clsloc.txt"),
-        "n02012849 1 crane\nn03126707 2 crane\nn02110185 3 Siberian_husky\n",
+        names_file("n02012849 1 crane\nn03126707 2 crane\nn02110185 3 Siberian_husky\n"),
     )
     .unwrap();
     assert_eq!(
         &downsampled::class_names(&dir).unwrap()[..3],
         ["crane (n02012849)", "crane (n03126707)", "Siberian husky"]
     );
+    // A names file that is cut, not text, or not a file: an error naming it; none: numbers.
+    let names = dir.join("map_clsloc.txt");
+    let full = std::fs::read_to_string(&names).unwrap();
+    let half: String = full.lines().take(500).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&names, half).unwrap();
+    let e = downsampled::class_names(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("map_clsloc.txt") && e.contains("names 500 of the 1000"),
+        "{e}"
+    );
+    let mut latin1 = full.clone().into_bytes();
+    latin1[40] = 0xE9;
+    std::fs::write(&names, latin1).unwrap();
+    let e = downsampled::class_names(&dir).unwrap_err().to_string();
+    assert!(
+        e.contains("map_clsloc.txt") && e.contains("not UTF-8"),
+        "{e}"
+    );
+    std::fs::write(&names, "").unwrap();
+    assert!(downsampled::class_names(&dir).is_err());
+    std::fs::remove_file(&names).unwrap();
+    std::fs::create_dir(&names).unwrap();
+    assert!(downsampled::class_names(&dir).is_err());
+    std::fs::remove_dir(&names).unwrap();
+    assert_eq!(downsampled::class_names(&dir).unwrap()[999], "1000");
+
+    // An archive stored without compression (np.savez) has only its zip CRC-32 to show damage:
+    // a byte changed inside `data` or `labels` is an error naming the archive.
+    let stored = tmp.path().join("stored");
+    std::fs::create_dir_all(&stored).unwrap();
+    let val = stored.join(downsampled::VAL_FILE);
+    write_npz_stored(&val, &data, &labels, dim);
+    let (read, _) = downsampled::read(&stored, Split::Test, 32, false).unwrap();
+    assert_eq!(read.image(1), &downsampled_image(2, 32)[..]);
+    let good = std::fs::read(&val).unwrap();
+    let at = |needle: &[u8]| {
+        good.windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+    };
+    for (what, offset) in [
+        ("data", at(b"data.npy") + 2000),
+        ("labels", at(b"labels.npy") + 150),
+    ] {
+        let mut bad = good.clone();
+        bad[offset] ^= 0x01;
+        std::fs::write(&val, &bad).unwrap();
+        let e = downsampled::read(&stored, Split::Test, 32, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("val_data.npz") && e.to_lowercase().contains("checksum"),
+            "{what}: {e}"
+        );
+    }
 
     // The wrong size, a label out of range, a missing archive: one line naming the file.
     let e = downsampled::read(&dir, Split::Test, 64, false)
@@ -531,6 +622,26 @@ fn a_thousand_classes_give_a_readable_eval_and_report() {
         ],
     );
     assert!(out.status.success(), "{}", describe(&out));
+
+    // data info: the range of the per-class counts, not 1000 rows.
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/mnist.toml",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("per class: train 3 to 3 images, test 1 to 1"),
+        "{text}"
+    );
+    assert!(text.lines().count() < 15, "{text}");
 
     // eval: the summary with names, no 1000-line table, no 1000 × 1000 picture.
     let out = linclass(&repo_root(), &["eval", run.to_str().unwrap()]);

@@ -1003,8 +1003,8 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     assert!(fast[0] > 180 && fast[39 * 20] < 60, "{:?}", &fast[..20]);
 
     // Corrupt entropy-coded data (a restart marker where none belongs, bytes of another file
-    // spliced in): libjpeg would warn and fill in; the reduced path refuses the file and leaves
-    // it to the full decoder, whose verdict stands.
+    // spliced in, bytes flipped, the scan cut with an end marker appended): libjpeg would warn
+    // and fill in grey; every path refuses the file, naming it, at any size.
     let scan = photo.windows(2).position(|m| m == [0xFF, 0xDA]).unwrap();
     let middle = scan + (photo.len() - scan) / 2;
     let mut marker = photo.clone();
@@ -1014,13 +1014,43 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
         middle..middle + 4000,
         photo[scan + 100..scan + 4100].iter().copied(),
     );
-    for corrupt in [&marker, &spliced] {
-        assert!(decode_jpeg_reduced(corrupt, [32, 32]).is_none());
-        assert_eq!(
-            decode_bytes(corrupt, [3, 32, 32], path).map_err(|e| e.to_string()),
-            decode_bytes_full(corrupt, [3, 32, 32], path).map_err(|e| e.to_string())
-        );
+    let mut flipped = photo.clone();
+    for b in &mut flipped[middle..middle + 4000] {
+        *b ^= 0x5A;
     }
+    let mut cut_with_end = photo[..scan + 1000].to_vec();
+    cut_with_end.extend([0xFF, 0xD9]);
+    for (what, corrupt) in [
+        ("marker", &marker),
+        ("spliced", &spliced),
+        ("flipped", &flipped),
+        ("cut with an end marker", &cut_with_end),
+    ] {
+        assert!(decode_jpeg_reduced(corrupt, [32, 32]).is_none(), "{what}");
+        for e in [
+            decode_bytes(corrupt, [3, 32, 32], path),
+            decode_bytes(corrupt, [3, 900, 900], path),
+            decode_bytes_full(corrupt, [3, 32, 32], path),
+        ]
+        .map(|r| r.unwrap_err().to_string())
+        {
+            assert!(
+                e.contains("photo.jpg") && e.contains("JPEG data is corrupt"),
+                "{what}: {e}"
+            );
+        }
+        let e = linclass_data::decode::decode_upright(corrupt, path).unwrap_err();
+        assert!(e.to_string().contains("corrupt"), "{what}: {e}");
+    }
+    // Bytes left between the image data and the end marker (what the splice above shows as):
+    // refused with libjpeg's words for it.
+    let mut trailing = photo[..photo.len() - 2].to_vec();
+    trailing.extend((0..64).map(|i| (i * 7) as u8));
+    trailing.extend([0xFF, 0xD9]);
+    let e = decode_bytes(&trailing, [3, 32, 32], path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("extraneous bytes"), "{e}");
 
     // A JPEG cut short (an interrupted download) is refused by both paths, not filled with
     // grey, at any cut.

@@ -62,10 +62,7 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
         )));
     }
     check_jpeg_complete(bytes, path)?;
-    if reduced
-        && bytes.starts_with(&[0xFF, 0xD8, 0xFF])
-        && let Some(img) = decode_jpeg_reduced(bytes, [h, w])
-    {
+    if reduced && let Some(img) = decode_jpeg(bytes, Some([h, w]), path)? {
         return Ok(convert_image(&img, [c, h, w]));
     }
     Ok(convert_image(&decode_upright(bytes, path)?, [c, h, w]))
@@ -97,10 +94,14 @@ fn check_jpeg_complete(bytes: &[u8], path: &Path) -> Result<()> {
 /// EXIF orientation applied (phone photos are stored sideways). `path` names the image in
 /// errors.
 ///
-/// Errors: not an image of a supported format, damaged, or needing more than
-/// [`MAX_DECODED_BYTES`] once decoded (checked from the header, before allocating).
+/// Errors: not an image of a supported format, damaged (for JPEGs: as libjpeg finds them, see
+/// [`decode_jpeg`]), or needing more than [`MAX_DECODED_BYTES`] once decoded (checked from the
+/// header, before allocating).
 pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
     check_jpeg_complete(bytes, path)?;
+    if let Some(img) = decode_jpeg(bytes, None, path)? {
+        return Ok(img);
+    }
     let undecodable = |e: image::ImageError| {
         DataError::format(
             path,
@@ -147,99 +148,185 @@ pub fn open_upright(path: &Path) -> Result<DynamicImage> {
     decode_upright(&bytes, path)
 }
 
-/// Decodes a JPEG at a reduced size when the target `[height, width]` is at most a quarter of
-/// the stored size: the inverse DCT at 1/2, 1/4 or 1/8 scale (libjpeg-turbo's scaled IDCT, as
-/// Pillow's `draft`) gives the largest such reduction that keeps at least twice the target's pixels in
-/// both directions (Pillow's `reducing_gap = 2`), so the resize that follows still filters —
-/// and most of the decoding work is skipped. The EXIF orientation is applied. `None` when the
-/// reduction does not apply or the file is not a plain 8-bit grayscale or RGB JPEG (CMYK,
-/// 12-bit, damaged): the full decoder then handles it and reports errors.
-pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicImage> {
+/// Decodes a plain (8-bit grayscale or RGB) JPEG with libjpeg-turbo, the EXIF orientation
+/// applied. With a `target` [height, width] at most a quarter of the stored size, at a reduced
+/// scale: the inverse DCT at 1/2, 1/4 or 1/8 (libjpeg's scaled IDCT, as Pillow's `draft`), the
+/// largest reduction that keeps at least twice the target's pixels in both directions (Pillow's
+/// `reducing_gap = 2`), so that the resize that follows still filters — and most of the
+/// decoding work is skipped. Else (or without a target) at full size.
+///
+/// `Ok(None)` for what is not a plain JPEG (another format, CMYK, 12-bit, a header that does not
+/// parse): the `image` crate's decoders then read it and report its errors.
+///
+/// Errors: libjpeg finds the data corrupt — an error, or a warning about data it would fill in
+/// or skip (also bytes left over before the end marker: a damaged scan can show only as that);
+/// or the image would need more than [`MAX_DECODED_BYTES`].
+pub fn decode_jpeg(
+    bytes: &[u8],
+    target: Option<[usize; 2]>,
+    path: &Path,
+) -> Result<Option<DynamicImage>> {
+    Ok(plain_jpeg(bytes, target, path)?.map(|(img, _)| img))
+}
+
+/// [`decode_jpeg`], also giving the reduction factor used (1, 2, 4 or 8).
+fn plain_jpeg(
+    bytes: &[u8],
+    target: Option<[usize; 2]>,
+    path: &Path,
+) -> Result<Option<(DynamicImage, usize)>> {
     use jpeg_decoder::{Decoder, PixelFormat};
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(None);
+    }
     let mut decoder = Decoder::new(Cursor::new(bytes));
-    decoder.read_info().ok()?;
-    let info = decoder.info()?;
+    if decoder.read_info().is_err() {
+        return Ok(None);
+    }
+    let Some(info) = decoder.info() else {
+        return Ok(None);
+    };
     let (width, height) = (usize::from(info.width), usize::from(info.height));
+    let channels = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::RGB24 => 3,
+        _ => return Ok(None),
+    };
+    if (width * height * channels) as u64 > MAX_DECODED_BYTES {
+        return Err(DataError::format(
+            path,
+            format!(
+                "a {width}×{height} image needs {} MiB decoded, more than the {} MiB allowed per image",
+                (width * height * channels) >> 20,
+                MAX_DECODED_BYTES >> 20
+            ),
+        ));
+    }
     let orientation = decoder
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    // Orientations 5–8 turn the picture by 90°: the target's height is then across the width.
-    let turned = matches!(
-        orientation,
-        Orientation::Rotate90
-            | Orientation::Rotate270
-            | Orientation::Rotate90FlipH
-            | Orientation::Rotate270FlipH
-    );
-    let [th, tw] = target;
-    let (tw, th) = if turned { (th, tw) } else { (tw, th) };
-    let channels = match info.pixel_format {
-        PixelFormat::L8 => 1,
-        PixelFormat::RGB24 => 3,
-        _ => return None,
-    };
-    // Whole-size coefficient planes may be held (progressive files): the same bound as for a
-    // full decode.
-    if (width * height * channels) as u64 > MAX_DECODED_BYTES {
-        return None;
-    }
-    // Keep at least twice the target's pixels (as Pillow's `reducing_gap = 2`): the resize that
-    // follows then filters properly instead of picking pixels.
-    let factor = [8usize, 4, 2]
-        .into_iter()
-        .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)?;
-    let (w, h, pixels) = libjpeg_scaled(bytes, (8 / factor) as u8, channels == 1)?;
+    let factor = target.map_or(1, |[th, tw]| {
+        // Orientations 5–8 turn the picture by 90°: the target's height is then across the width.
+        let turned = matches!(
+            orientation,
+            Orientation::Rotate90
+                | Orientation::Rotate270
+                | Orientation::Rotate90FlipH
+                | Orientation::Rotate270FlipH
+        );
+        let (tw, th) = if turned { (th, tw) } else { (tw, th) };
+        [8usize, 4, 2]
+            .into_iter()
+            .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)
+            .unwrap_or(1)
+    });
+    let (w, h, pixels) =
+        libjpeg_scaled(bytes, (8 / factor) as u8, channels == 1).map_err(|why| {
+            DataError::format(
+                path,
+                format!(
+                    "the JPEG data is corrupt (libjpeg: {why}); expected a complete, undamaged file"
+                ),
+            )
+        })?;
     if (w, h) != (width.div_ceil(factor), height.div_ceil(factor)) {
-        return None;
+        return Ok(None);
     }
     let (w, h) = (w as u32, h as u32);
     let mut img = match channels {
-        1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels)?),
-        _ => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels)?),
+        1 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        _ => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
     };
-    img.apply_orientation(orientation);
-    Some(img)
+    if let Some(img) = &mut img {
+        img.apply_orientation(orientation);
+    }
+    Ok(img.map(|img| (img, factor)))
 }
 
-/// Decodes a JPEG with libjpeg-turbo's scaled inverse DCT at `numerator`/8 of its size, to
-/// luminance (`gray`) or RGB: (width, height, pixels row by row). libjpeg's Huffman decoding is
-/// what makes this several times faster than decoding every pixel. Its errors, and its warnings
-/// (corrupt data that it would otherwise fill in and go on), unwind out of the library without
-/// a panic message and come back as `None`.
-fn libjpeg_scaled(bytes: &[u8], numerator: u8, gray: bool) -> Option<(usize, usize, Vec<u8>)> {
-    use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
-    extern "C-unwind" fn refuse(_: &mut jpeg_common_struct) {
-        std::panic::resume_unwind(Box::new("libjpeg error"));
+/// The reduced-size case of [`decode_jpeg`] alone: the image when `target` [height, width] is at
+/// most a quarter of a plain JPEG's size and it decodes, else `None`.
+pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicImage> {
+    match plain_jpeg(bytes, Some(target), Path::new("")) {
+        Ok(Some((img, factor))) if factor > 1 => Some(img),
+        _ => None,
     }
-    extern "C-unwind" fn refuse_warnings(_: &mut jpeg_common_struct, level: std::os::raw::c_int) {
-        // Level -1 is a warning ("corrupt JPEG data"); 0 and above are trace messages.
-        if level < 0 {
-            std::panic::resume_unwind(Box::new("libjpeg warning"));
+}
+
+/// Decodes a JPEG with libjpeg-turbo at `numerator`/8 of its size (the scaled inverse DCT), to
+/// luminance (`gray`) or RGB: (width, height, pixels row by row). libjpeg's errors, and its
+/// warnings about corrupt data (which it would otherwise fill in and go on), unwind out of the library without a panic message and come back as `Err`
+/// with libjpeg's message.
+fn libjpeg_scaled(
+    bytes: &[u8],
+    numerator: u8,
+    gray: bool,
+) -> std::result::Result<(usize, usize, Vec<u8>), String> {
+    use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
+    fn message(cinfo: &jpeg_common_struct) -> String {
+        // SAFETY: libjpeg keeps `err` pointing at the error manager set below, whose message
+        // table holds `last_jpeg_message + 1` NUL-terminated strings.
+        unsafe {
+            let err = &*cinfo.err;
+            let code = err.msg_code;
+            if code > 0 && code <= err.last_jpeg_message && !err.jpeg_message_table.is_null() {
+                let text = *err.jpeg_message_table.add(code as usize);
+                if !text.is_null() {
+                    return std::ffi::CStr::from_ptr(text)
+                        .to_string_lossy()
+                        .into_owned();
+                }
+            }
+            format!("message {code}")
         }
     }
-    std::panic::catch_unwind(|| {
+    extern "C-unwind" fn refuse(cinfo: &mut jpeg_common_struct) {
+        std::panic::resume_unwind(Box::new(message(cinfo)));
+    }
+    extern "C-unwind" fn refuse_warnings(
+        cinfo: &mut jpeg_common_struct,
+        level: std::os::raw::c_int,
+    ) {
+        // Level -1 is a warning; 0 and above are trace messages. Every warning is about damage,
+        // even bytes left between the image data and the end-of-image marker: a piece of the
+        // scan replaced by another decodes "validly" and shows only as such leftover bytes.
+        if level < 0 {
+            std::panic::resume_unwind(Box::new(message(cinfo)));
+        }
+    }
+    let outcome = std::panic::catch_unwind(|| {
         // SAFETY: an all-zero error manager is what jpeg_std_error expects to fill in.
         let mut errors: jpeg_error_mgr = unsafe { std::mem::zeroed() };
         // SAFETY: fills in libjpeg's default handlers and message table.
         unsafe { jpeg_std_error(&mut errors) };
         errors.error_exit = Some(refuse);
         errors.emit_message = Some(refuse_warnings);
-        let mut decompress = mozjpeg::Decompress::with_err(errors).from_mem(bytes).ok()?;
+        let io = |e: std::io::Error| e.to_string();
+        let mut decompress = mozjpeg::Decompress::with_err(errors)
+            .from_mem(bytes)
+            .map_err(io)?;
         decompress.scale(numerator);
         let mut started = if gray {
             decompress.grayscale()
         } else {
             decompress.rgb()
         }
-        .ok()?;
+        .map_err(io)?;
         let (w, h) = (started.width(), started.height());
-        let pixels = started.read_scanlines::<u8>().ok()?;
-        started.finish().ok()?;
-        (pixels.len() == w * h * if gray { 1 } else { 3 }).then_some((w, h, pixels))
-    })
-    .ok()
-    .flatten()
+        let pixels = started.read_scanlines::<u8>().map_err(io)?;
+        started.finish().map_err(io)?;
+        if pixels.len() != w * h * if gray { 1 } else { 3 } {
+            return Err(format!("{} bytes for {w}×{h} pixels", pixels.len()));
+        }
+        Ok((w, h, pixels))
+    });
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => Err(payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_else(|| "the decoder stopped".into())),
+    }
 }
 
 /// Converts a decoded image to `shape` = [channels, height, width], channel-major u8: alpha

@@ -97,6 +97,7 @@ fn labels(
 /// in C order. Returns the labels, 0-based.
 fn open_archive(path: &Path, size: usize) -> Result<Vec<u16>> {
     let io = |e: std::io::Error| invalid(path, format!("not a readable .npz archive ({e})"));
+    check_labels_crc(path)?;
     let mut archive = npyz::npz::NpzArchive::open(path).map_err(io)?;
     let labels = labels(path, &mut archive)?;
     let (shape, code, order) = {
@@ -156,6 +157,22 @@ fn open_archive(path: &Path, size: usize) -> Result<Vec<u16>> {
     Ok(labels)
 }
 
+/// Reads the `labels` entry of an archive to its end, which checks its CRC-32 (see
+/// [`stream_pixels`]).
+fn check_labels_crc(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        // Not a zip: npyz says so, in its words.
+        return Ok(());
+    };
+    let Ok(mut entry) = zip.by_name("labels.npy") else {
+        return Ok(());
+    };
+    std::io::copy(&mut entry, &mut std::io::sink())
+        .map_err(|e| invalid(path, format!("`labels`: {e}")))?;
+    Ok(())
+}
+
 /// Streams the `data` array of an archive checked by [`open_archive`] to `sink`, a few
 /// megabytes at a time, copying the stored bytes (u8, C order: they are the pixels).
 fn stream_pixels(path: &Path, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
@@ -175,7 +192,13 @@ fn stream_pixels(path: &Path, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Resu
         sink(part)?;
         left -= part.len();
     }
-    Ok(())
+    // The zip entry's CRC-32 is checked when its end is read: an archive stored without
+    // compression has no other check, so a damaged byte would otherwise pass.
+    match std::io::Read::read(&mut entry, &mut [0u8; 1]) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(invalid(path, "`data` holds more bytes than its shape says")),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// The class names: `map_clsloc.txt`'s third column (with `_` as spaces) by class number, or
@@ -184,8 +207,23 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
     let path = dir.join(NAMES_FILE);
     let mut names: Vec<String> = (1..=CLASSES).map(|i| i.to_string()).collect();
     let mut wnids = vec![String::new(); CLASSES];
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(names);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            invalid(
+                &path,
+                format!(
+                    "is not UTF-8 text (byte {} of the file); expected lines `<wnid> <1 to {CLASSES}> <name>`",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => {
+            return Err(invalid(
+                &path,
+                format!("cannot be read as the class names ({e}); expected a text file, or none to use the class numbers"),
+            ));
+        }
     };
     for (n, line) in text.trim_start_matches('\u{feff}').lines().enumerate() {
         let parts: Vec<&str> = line.split_whitespace().collect();
@@ -208,6 +246,16 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
         let name = parts.get(2).map_or(parts[0], |v| v);
         names[index - 1] = name.replace('_', " ");
         wnids[index - 1] = parts[0].to_string();
+    }
+    // A names file that misses classes would leave them as numbers beside names: a cut copy.
+    let named = wnids.iter().filter(|w| !w.is_empty()).count();
+    if named < CLASSES {
+        return Err(invalid(
+            &path,
+            format!(
+                "names {named} of the {CLASSES} classes; expected a line for each (or no file, to use the class numbers)"
+            ),
+        ));
     }
     // Two classes with one name (ImageNet has two "crane"s) are told apart by their WordNet id.
     let mut count: HashMap<String, usize> = HashMap::new();

@@ -317,7 +317,7 @@ pub fn run(
     }
 
     let line = BenchLine {
-        backend: backend.name().to_string(),
+        backend: backend.label().to_string(),
         dataset,
         epoch_s,
         train_img_s: images as f64 / epoch_s,
@@ -330,6 +330,20 @@ pub fn run(
     };
     if let Some(csv) = csv {
         use std::io::Write;
+        // A file from a version with other columns is moved aside, not appended to.
+        let header = std::fs::read_to_string(csv)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string));
+        if header.as_ref().is_some_and(|h| h != BenchLine::CSV_HEADER) {
+            let mut aside = csv.as_os_str().to_owned();
+            aside.push(".old-columns");
+            std::fs::rename(csv, &aside)?;
+            eprintln!(
+                "{} had other columns: moved to {}",
+                csv.display(),
+                Path::new(&aside).display()
+            );
+        }
         let new = !csv.exists();
         let mut f = std::fs::OpenOptions::new()
             .create(true)

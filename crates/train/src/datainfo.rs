@@ -102,6 +102,32 @@ pub fn run(action: DataAction) -> Result<()> {
 }
 
 fn print_counts(train: &ImageSet, test: &ImageSet) {
+    let (a, b) = (train.class_counts(), test.class_counts());
+    if a.len() > crate::visuals::MANY_CLASSES {
+        // A thousand rows would bury the rest: the range, and the classes without images.
+        let range = |v: &[usize]| {
+            let (lo, hi) = (v.iter().min().copied(), v.iter().max().copied());
+            format!("{} to {}", lo.unwrap_or(0), hi.unwrap_or(0))
+        };
+        crate::say!("per class: train {} images, test {}", range(&a), range(&b));
+        let empty: Vec<&str> = train
+            .classes()
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| a[i] == 0 || b.get(i).copied().unwrap_or(0) == 0)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        if !empty.is_empty() {
+            let shown: Vec<&str> = empty.iter().take(10).copied().collect();
+            crate::say!(
+                "{} classes have no training or no test images: {}{}",
+                empty.len(),
+                shown.join(", "),
+                if empty.len() > 10 { ", …" } else { "" }
+            );
+        }
+        return;
+    }
     let width = train
         .classes()
         .iter()
@@ -115,7 +141,6 @@ fn print_counts(train: &ImageSet, test: &ImageSet) {
         "train",
         "test"
     );
-    let (a, b) = (train.class_counts(), test.class_counts());
     for (i, name) in train.classes().iter().enumerate() {
         crate::say!(
             "  {i:>3}      {name:<width$}  {:>7}  {:>7}",

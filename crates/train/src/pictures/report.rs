@@ -118,6 +118,9 @@ pub fn html(parts: &ReportParts) -> String {
         ));
     }
     h.push_str("</table>\n<h3>Most confused pairs</h3>\n<table><tr><th>true class</th><th>predicted</th><th>images</th></tr>");
+    if eval.confused_pairs.is_empty() {
+        h.push_str("<tr><td colspan=\"3\">none: every test image was classified right</td></tr>");
+    }
     for p in &eval.confused_pairs {
         h.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -23,15 +23,6 @@ impl Backend {
         }
     }
 
-    /// [`Backend::name`], saying where the ndarray backend's matrix products come from when
-    /// it was built with OpenBLAS (feature `openblas`), for benchmark lines.
-    pub fn label(self) -> &'static str {
-        match self {
-            Backend::Ndarray if cfg!(feature = "openblas") => "ndarray-openblas",
-            other => other.name(),
-        }
-    }
-
     pub fn is_compiled(self) -> bool {
         match self {
             Backend::Cpu => cfg!(feature = "cpu"),

@@ -317,7 +317,7 @@ pub fn run(
     }
 
     let line = BenchLine {
-        backend: backend.label().to_string(),
+        backend: backend.name().to_string(),
         dataset,
         epoch_s,
         train_img_s: images as f64 / epoch_s,
@@ -360,8 +360,9 @@ pub fn run(
 /// A decoding function of `linclass_data::decode`.
 type Decoder = dyn Fn(&[u8], [usize; 3], &Path) -> linclass_data::Result<Vec<u8>>;
 
-/// JPEG decoding speed into a small target: images/s of the full decoder (every pixel, then
-/// resized) and of the reduced-size decoder (`decode_jpeg_reduced`), one thread, over the JPEG
+/// JPEG decoding speed into a small target: images/s of the `image` crate's decoder and of
+/// libjpeg at full size (every pixel, then resized) and of the reduced-size decoder
+/// (`decode_jpeg_reduced`), one thread, over the JPEG
 /// files of `dir`, or over `count` photo-sized JPEGs (1600×1200, textured) written for the
 /// purpose. One `BENCH` line per target size.
 pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result<Vec<String>> {
@@ -436,11 +437,20 @@ pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result
             }
             Ok::<f64, anyhow::Error>(best)
         };
+        // The `image` crate's own JPEG decoder (zune-jpeg, every pixel), for reference: fast,
+        // but it fills corrupt data in where libjpeg refuses it.
+        let image_crate = |bytes: &[u8], shape: [usize; 3], path: &Path| {
+            let img = image::load_from_memory(bytes)
+                .map_err(|e| linclass_data::DataError::format(path, e.to_string()))?;
+            Ok(linclass_data::decode::convert_image(&img, shape))
+        };
+        let zune = rate(&image_crate)?;
         let full = rate(&decode_bytes_full)?;
         let reduced = rate(&decode_bytes)?;
         lines.push(format!(
-            "BENCH decode source={source} size={size} full_img_s={full:.1} reduced_img_s={reduced:.1} speedup={:.2}",
-            reduced / full
+            "BENCH decode source={source} size={size} image_crate_img_s={zune:.1} full_img_s={full:.1} reduced_img_s={reduced:.1} speedup={:.2} speedup_vs_image_crate={:.2}",
+            reduced / full,
+            reduced / zune
         ));
     }
     Ok(lines)

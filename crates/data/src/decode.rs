@@ -12,9 +12,9 @@ use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Lum
 use crate::error::{DataError, Result};
 
 /// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 15] = [
-    "png", "jpg", "jpeg", "jpe", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pbm", "pnm",
-    "tga", "qoi",
+pub const IMAGE_EXTENSIONS: [&str; 16] = [
+    "png", "jpg", "jpeg", "jpe", "jfif", "bmp", "webp", "gif", "tif", "tiff", "pgm", "ppm", "pbm",
+    "pnm", "tga", "qoi",
 ];
 
 /// The formats of `IMAGE_EXTENSIONS`, for messages.
@@ -61,7 +61,6 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
             "{c} channels: only 1 (grayscale) and 3 (RGB) are supported"
         )));
     }
-    check_jpeg_complete(bytes, path)?;
     if reduced && let Some(img) = decode_jpeg(bytes, Some([h, w]), path)? {
         return Ok(convert_image(&img, [c, h, w]));
     }
@@ -98,10 +97,11 @@ fn check_jpeg_complete(bytes: &[u8], path: &Path) -> Result<()> {
 /// [`decode_jpeg`]), or needing more than [`MAX_DECODED_BYTES`] once decoded (checked from the
 /// header, before allocating).
 pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
-    check_jpeg_complete(bytes, path)?;
     if let Some(img) = decode_jpeg(bytes, None, path)? {
         return Ok(img);
     }
+    // JPEGs libjpeg only checked (CMYK, YCCK) are decoded below: refuse those cut short first.
+    check_jpeg_complete(bytes, path)?;
     let undecodable = |e: image::ImageError| {
         DataError::format(
             path,
@@ -148,19 +148,20 @@ pub fn open_upright(path: &Path) -> Result<DynamicImage> {
     decode_upright(&bytes, path)
 }
 
-/// Decodes a plain (8-bit grayscale or RGB) JPEG with libjpeg-turbo, the EXIF orientation
-/// applied. With a `target` [height, width] at most a quarter of the stored size, at a reduced
-/// scale: the inverse DCT at 1/2, 1/4 or 1/8 (libjpeg's scaled IDCT, as Pillow's `draft`), the
-/// largest reduction that keeps at least twice the target's pixels in both directions (Pillow's
-/// `reducing_gap = 2`), so that the resize that follows still filters — and most of the
-/// decoding work is skipped. Else (or without a target) at full size.
+/// Decodes a JPEG with libjpeg-turbo, the EXIF orientation applied. With a `target` [height,
+/// width] at most a quarter of the stored size, at a reduced scale: the inverse DCT at 1/2, 1/4
+/// or 1/8 (libjpeg's scaled IDCT, as Pillow's `draft`), the largest reduction that keeps at least
+/// twice the target's pixels in both directions (Pillow's `reducing_gap = 2`), so that the
+/// resize that follows still filters — and most of the decoding work is skipped. Else (or
+/// without a target) at full size.
 ///
-/// `Ok(None)` for what is not a plain JPEG (another format, CMYK, 12-bit, a header that does not
-/// parse): the `image` crate's decoders then read it and report its errors.
+/// `Ok(None)` for what is not a JPEG, and for CMYK and YCCK JPEGs, which libjpeg decodes once to
+/// check them and the `image` crate then converts to RGB.
 ///
-/// Errors: libjpeg finds the data corrupt — an error, or a warning about data it would fill in
-/// or skip (also bytes left over before the end marker: a damaged scan can show only as that);
-/// or the image would need more than [`MAX_DECODED_BYTES`].
+/// Errors: libjpeg cannot read the file — an error, or a warning about data it would otherwise
+/// fill in or skip (bytes flipped or spliced in, a marker out of place, data left over before
+/// the end marker: a damaged scan can show only as that), a file cut short, an unsupported kind
+/// (12-bit) — or the image would need more than [`MAX_DECODED_BYTES`].
 pub fn decode_jpeg(
     bytes: &[u8],
     target: Option<[usize; 2]>,
@@ -169,83 +170,8 @@ pub fn decode_jpeg(
     Ok(plain_jpeg(bytes, target, path)?.map(|(img, _)| img))
 }
 
-/// [`decode_jpeg`], also giving the reduction factor used (1, 2, 4 or 8).
-fn plain_jpeg(
-    bytes: &[u8],
-    target: Option<[usize; 2]>,
-    path: &Path,
-) -> Result<Option<(DynamicImage, usize)>> {
-    use jpeg_decoder::{Decoder, PixelFormat};
-    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        return Ok(None);
-    }
-    let mut decoder = Decoder::new(Cursor::new(bytes));
-    if decoder.read_info().is_err() {
-        return Ok(None);
-    }
-    let Some(info) = decoder.info() else {
-        return Ok(None);
-    };
-    let (width, height) = (usize::from(info.width), usize::from(info.height));
-    let channels = match info.pixel_format {
-        PixelFormat::L8 => 1,
-        PixelFormat::RGB24 => 3,
-        _ => return Ok(None),
-    };
-    if (width * height * channels) as u64 > MAX_DECODED_BYTES {
-        return Err(DataError::format(
-            path,
-            format!(
-                "a {width}×{height} image needs {} MiB decoded, more than the {} MiB allowed per image",
-                (width * height * channels) >> 20,
-                MAX_DECODED_BYTES >> 20
-            ),
-        ));
-    }
-    let orientation = decoder
-        .exif_data()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(Orientation::NoTransforms);
-    let factor = target.map_or(1, |[th, tw]| {
-        // Orientations 5–8 turn the picture by 90°: the target's height is then across the width.
-        let turned = matches!(
-            orientation,
-            Orientation::Rotate90
-                | Orientation::Rotate270
-                | Orientation::Rotate90FlipH
-                | Orientation::Rotate270FlipH
-        );
-        let (tw, th) = if turned { (th, tw) } else { (tw, th) };
-        [8usize, 4, 2]
-            .into_iter()
-            .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)
-            .unwrap_or(1)
-    });
-    let (w, h, pixels) =
-        libjpeg_scaled(bytes, (8 / factor) as u8, channels == 1).map_err(|why| {
-            DataError::format(
-                path,
-                format!(
-                    "the JPEG data is corrupt (libjpeg: {why}); expected a complete, undamaged file"
-                ),
-            )
-        })?;
-    if (w, h) != (width.div_ceil(factor), height.div_ceil(factor)) {
-        return Ok(None);
-    }
-    let (w, h) = (w as u32, h as u32);
-    let mut img = match channels {
-        1 => GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-        _ => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-    };
-    if let Some(img) = &mut img {
-        img.apply_orientation(orientation);
-    }
-    Ok(img.map(|img| (img, factor)))
-}
-
 /// The reduced-size case of [`decode_jpeg`] alone: the image when `target` [height, width] is at
-/// most a quarter of a plain JPEG's size and it decodes, else `None`.
+/// most a quarter of a JPEG's size and it decodes, else `None`.
 pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicImage> {
     match plain_jpeg(bytes, Some(target), Path::new("")) {
         Ok(Some((img, factor))) if factor > 1 => Some(img),
@@ -253,31 +179,79 @@ pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicIm
     }
 }
 
-/// Decodes a JPEG with libjpeg-turbo at `numerator`/8 of its size (the scaled inverse DCT), to
-/// luminance (`gray`) or RGB: (width, height, pixels row by row). libjpeg's errors, and its
-/// warnings about corrupt data (which it would otherwise fill in and go on), unwind out of the library without a panic message and come back as `Err`
-/// with libjpeg's message.
-fn libjpeg_scaled(
+/// What libjpeg made of a JPEG.
+enum Libjpeg {
+    /// Decoded: width, height, pixels row by row (luminance or RGB), the reduction factor used
+    /// (1, 2, 4 or 8) and the EXIF orientation.
+    Decoded(usize, usize, Vec<u8>, usize, Orientation, bool),
+    /// A CMYK or YCCK JPEG that decodes without complaint.
+    Checked,
+    /// Larger than [`MAX_DECODED_BYTES`]: width, height, bytes.
+    TooLarge(usize, usize, u64),
+}
+
+/// [`decode_jpeg`], also giving the reduction factor used.
+fn plain_jpeg(
     bytes: &[u8],
-    numerator: u8,
-    gray: bool,
-) -> std::result::Result<(usize, usize, Vec<u8>), String> {
+    target: Option<[usize; 2]>,
+    path: &Path,
+) -> Result<Option<(DynamicImage, usize)>> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Ok(None);
+    }
+    match libjpeg(bytes, target) {
+        Ok(Libjpeg::Decoded(w, h, pixels, factor, orientation, gray)) => {
+            let (w, h) = (w as u32, h as u32);
+            let img = if gray {
+                GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
+            } else {
+                RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8)
+            };
+            Ok(img.map(|mut img| {
+                img.apply_orientation(orientation);
+                (img, factor)
+            }))
+        }
+        Ok(Libjpeg::Checked) => Ok(None),
+        Ok(Libjpeg::TooLarge(width, height, needed)) => Err(DataError::format(
+            path,
+            format!(
+                "a {width}×{height} image needs {} MiB decoded, more than the {} MiB allowed per image",
+                needed >> 20,
+                MAX_DECODED_BYTES >> 20
+            ),
+        )),
+        Err(why) if why.starts_with("Premature end of JPEG file") => Err(DataError::format(
+            path,
+            format!("the JPEG is cut short (libjpeg: {why}); expected a complete file"),
+        )),
+        Err(why) => Err(DataError::format(
+            path,
+            format!(
+                "is not a readable JPEG (libjpeg: {why}); expected a complete, undamaged 8-bit JPEG"
+            ),
+        )),
+    }
+}
+
+/// Decodes a JPEG with libjpeg-turbo (see [`decode_jpeg`]). libjpeg's errors, and its warnings
+/// about corrupt data, unwind out of the library without a panic message and come back as `Err`
+/// with libjpeg's message.
+fn libjpeg(bytes: &[u8], target: Option<[usize; 2]>) -> std::result::Result<Libjpeg, String> {
+    use mozjpeg::{ColorSpace, Marker};
     use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
-    fn message(cinfo: &jpeg_common_struct) -> String {
-        // SAFETY: libjpeg keeps `err` pointing at the error manager set below, whose message
-        // table holds `last_jpeg_message + 1` NUL-terminated strings.
+    fn message(cinfo: &mut jpeg_common_struct) -> String {
+        // SAFETY: libjpeg keeps `err` pointing at the error manager set below; its
+        // `format_message` writes at most JMSG_LENGTH_MAX (80) bytes, NUL included (the binding
+        // declares the buffer shared; libjpeg writes into it, as the mozjpeg crate relies on).
         unsafe {
-            let err = &*cinfo.err;
-            let code = err.msg_code;
-            if code > 0 && code <= err.last_jpeg_message && !err.jpeg_message_table.is_null() {
-                let text = *err.jpeg_message_table.add(code as usize);
-                if !text.is_null() {
-                    return std::ffi::CStr::from_ptr(text)
-                        .to_string_lossy()
-                        .into_owned();
-                }
-            }
-            format!("message {code}")
+            let Some(format) = (*cinfo.err).format_message else {
+                return format!("message {}", (*cinfo.err).msg_code);
+            };
+            let buffer = [0u8; 80];
+            format(cinfo, &buffer);
+            let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+            String::from_utf8_lossy(&buffer[..end]).into_owned()
         }
     }
     extern "C-unwind" fn refuse(cinfo: &mut jpeg_common_struct) {
@@ -303,9 +277,50 @@ fn libjpeg_scaled(
         errors.emit_message = Some(refuse_warnings);
         let io = |e: std::io::Error| e.to_string();
         let mut decompress = mozjpeg::Decompress::with_err(errors)
+            .with_markers(&[Marker::APP(1)])
             .from_mem(bytes)
             .map_err(io)?;
-        decompress.scale(numerator);
+        let (width, height) = decompress.size();
+        let orientation = decompress
+            .markers()
+            .find_map(|m| m.data.strip_prefix(b"Exif\0\0"))
+            .and_then(Orientation::from_exif_chunk)
+            .unwrap_or(Orientation::NoTransforms);
+        let color = decompress.color_space();
+        let channels = match color {
+            ColorSpace::JCS_GRAYSCALE => 1,
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK => 4,
+            _ => 3,
+        };
+        let needed = (width * height * channels) as u64;
+        if needed > MAX_DECODED_BYTES {
+            return Ok(Libjpeg::TooLarge(width, height, needed));
+        }
+        if channels == 4 {
+            // Checked at 1/8 scale: every byte of the data is still decoded.
+            decompress.scale(1);
+            let mut started = decompress.to_colorspace(ColorSpace::JCS_CMYK).map_err(io)?;
+            started.read_scanlines::<u8>().map_err(io)?;
+            started.finish().map_err(io)?;
+            return Ok(Libjpeg::Checked);
+        }
+        let factor = target.map_or(1, |[th, tw]| {
+            // Orientations 5–8 turn the picture by 90°: the target's height is then across.
+            let turned = matches!(
+                orientation,
+                Orientation::Rotate90
+                    | Orientation::Rotate270
+                    | Orientation::Rotate90FlipH
+                    | Orientation::Rotate270FlipH
+            );
+            let (tw, th) = if turned { (th, tw) } else { (tw, th) };
+            [8usize, 4, 2]
+                .into_iter()
+                .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)
+                .unwrap_or(1)
+        });
+        decompress.scale((8 / factor) as u8);
+        let gray = channels == 1;
         let mut started = if gray {
             decompress.grayscale()
         } else {
@@ -315,10 +330,12 @@ fn libjpeg_scaled(
         let (w, h) = (started.width(), started.height());
         let pixels = started.read_scanlines::<u8>().map_err(io)?;
         started.finish().map_err(io)?;
-        if pixels.len() != w * h * if gray { 1 } else { 3 } {
+        if pixels.len() != w * h * channels
+            || (w, h) != (width.div_ceil(factor), height.div_ceil(factor))
+        {
             return Err(format!("{} bytes for {w}×{h} pixels", pixels.len()));
         }
-        Ok((w, h, pixels))
+        Ok(Libjpeg::Decoded(w, h, pixels, factor, orientation, gray))
     });
     match outcome {
         Ok(result) => result,

@@ -389,7 +389,7 @@ pub fn decode_bench(dir: Option<&Path>, sizes: &[usize], count: usize) -> Result
                         .to_ascii_lowercase();
                     if path.is_dir() {
                         pending.push(path);
-                    } else if matches!(ext.as_str(), "jpg" | "jpeg" | "jpe") {
+                    } else if matches!(ext.as_str(), "jpg" | "jpeg" | "jpe" | "jfif") {
                         paths.push(path);
                     }
                 }

@@ -1178,3 +1178,73 @@ fn real_digits_photographed_large_are_classified_alike_by_both_decoders() {
     assert_eq!(same, 20);
     assert!(right >= 16, "{right}/20");
 }
+
+#[test]
+fn a_class_left_without_training_images_is_reported() {
+    // Class b has one image; half of the training split goes to validation, and with this seed
+    // b's one image is among it: the model could never predict b, and both data info and
+    // train say so. A class with images on both sides draws no warning.
+    let tmp = tempfile::tempdir().unwrap();
+    for (class, n) in [("a", 8u8), ("b", 1)] {
+        let dir = tmp.path().join("data").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            RgbImage::from_pixel(8, 8, Rgb([if class == "a" { 200 } else { 20 }, i * 10, 50]))
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let data = format!("data.dir={}", tmp.path().join("data").display());
+    let run = format!("output.dir={}", tmp.path().join("run").display());
+    let base = [
+        "--set",
+        &data,
+        "--set",
+        "data.valid_fraction=0.5",
+        "--set",
+        "train.seed=42",
+    ];
+    let mut info = vec!["data", "info", "configs/image-folder.toml"];
+    info.extend(base);
+    let mut train = vec![
+        "train",
+        "--quiet",
+        "--config",
+        "configs/image-folder.toml",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        &run,
+    ];
+    train.extend(base);
+    for args in [&info, &train] {
+        let out = linclass(&repo_root(), args);
+        assert!(out.status.success(), "{}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("every training image of class(es) b (1) went to validation (data.valid_fraction = 0.5)"),
+            "{err}"
+        );
+    }
+    let mut balanced = info.clone();
+    let at = balanced.len() - 3;
+    balanced[at] = "data.valid_fraction=0.2";
+    std::fs::copy(
+        tmp.path().join("data/b/0.png"),
+        tmp.path().join("data/b/1.png"),
+    )
+    .unwrap();
+    for i in 2..8 {
+        std::fs::copy(
+            tmp.path().join("data/b/0.png"),
+            tmp.path().join(format!("data/b/{i}.png")),
+        )
+        .unwrap();
+    }
+    let out = linclass(&repo_root(), &balanced);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("cannot learn"),
+        "{}",
+        describe(&out)
+    );
+}

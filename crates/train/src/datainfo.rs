@@ -79,6 +79,11 @@ pub fn run(action: DataAction) -> Result<()> {
             let (test, test_cache) = open_split_cached(&config.data, seed, Split::Test)?;
             let read_s = started.elapsed().as_secs_f64();
             let split = train_valid_split(train.len(), config.data.valid_fraction, seed);
+            for w in
+                crate::datasets::unlearnable_classes(&train, &split, config.data.valid_fraction)
+            {
+                eprintln!("warning: {w}");
+            }
             crate::say!("dataset: {}", config.data.source.name());
             crate::say!("folder: {}", src.resolved_dir().display());
             if let (Some(a), Some(b)) = (&train_cache, &test_cache) {

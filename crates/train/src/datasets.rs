@@ -87,6 +87,9 @@ pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
             set.len()
         );
     }
+    for w in unlearnable_classes(&set, &split, data.valid_fraction) {
+        eprintln!("warning: {w}");
+    }
     let normalization = match data.normalize {
         NormalizeKind::Scale => Normalization::scale_only(set.shape()[0]),
         NormalizeKind::Standardize => Normalization::standardize(&set, &split.train),
@@ -96,6 +99,39 @@ pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
         split,
         normalization,
     })
+}
+
+/// Classes the model cannot learn because none of their images is in the training part: none in
+/// the training split at all, or all of them taken for validation. One line per kind.
+pub fn unlearnable_classes(set: &ImageSet, split: &TrainValid, valid_fraction: f64) -> Vec<String> {
+    let mut in_training = vec![0usize; set.classes().len()];
+    for &i in &split.train {
+        in_training[set.label(i as usize)] += 1;
+    }
+    let in_split = set.class_counts();
+    let names = |keep: &dyn Fn(usize) -> bool| -> Option<String> {
+        let chosen: Vec<&str> = (0..in_training.len())
+            .filter(|&c| in_training[c] == 0 && keep(c))
+            .map(|c| set.classes()[c].as_str())
+            .collect();
+        (!chosen.is_empty()).then(|| {
+            let shown: Vec<&str> = chosen.iter().take(10).copied().collect();
+            let more = if chosen.len() > 10 { ", …" } else { "" };
+            format!("{} ({}){more}", shown.join(", "), chosen.len())
+        })
+    };
+    let mut lines = Vec::new();
+    if let Some(list) = names(&|c| in_split[c] == 0) {
+        lines.push(format!(
+            "no training image of class(es) {list}: the model cannot learn them (their images are all in the test split)"
+        ));
+    }
+    if let Some(list) = names(&|c| in_split[c] > 0) {
+        lines.push(format!(
+            "every training image of class(es) {list} went to validation (data.valid_fraction = {valid_fraction}): the model cannot learn them"
+        ));
+    }
+    lines
 }
 
 /// Reads the test split once, so that a damaged or cut test file is found before the first

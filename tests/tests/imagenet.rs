@@ -697,4 +697,26 @@ fn a_thousand_classes_give_a_readable_eval_and_report() {
         std::fs::read_dir(run.join("templates")).unwrap().count(),
         1000
     );
+
+    // eval reads only the test split: the training archives may be gone (another machine).
+    std::fs::remove_file(dir.join(downsampled::TRAIN_FILES[0])).unwrap();
+    let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/mnist.toml",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("missing train_data_batch_1.npz"),
+        "{err}"
+    );
 }

@@ -302,20 +302,46 @@ impl DataSource {
         default
     }
 
-    /// Makes sure the files are on disk: downloads what is missing when allowed, otherwise
-    /// says which files to put where.
-    pub fn ensure_present(&self, progress: &mut dyn FetchProgress) -> Result<PathBuf> {
+    /// The files of `split` (and those both splits need, such as class names) that are not in
+    /// `dir`: reading the test split (`eval`) does not need the training files.
+    pub fn missing_for(&self, dir: &Path, split: Split) -> Vec<PathBuf> {
+        self.missing_in(dir)
+            .into_iter()
+            .filter(|f| {
+                let name = f
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
+                let test = ["t10k", "test", "val_data"]
+                    .iter()
+                    .any(|p| name.starts_with(p));
+                let train = ["train", "data_batch"].iter().any(|p| name.starts_with(p));
+                match split {
+                    Split::Train => !test,
+                    Split::Test => !train,
+                }
+            })
+            .collect()
+    }
+
+    /// Makes sure the files `split` needs are on disk: downloads what is missing when allowed,
+    /// otherwise says which files to put where.
+    pub fn ensure_present(
+        &self,
+        split: Split,
+        progress: &mut dyn FetchProgress,
+    ) -> Result<PathBuf> {
         let dir = self.resolved_dir();
         if self.kind == DatasetKind::Folder || self.is_embedded() {
             return Ok(dir);
         }
-        let missing = self.missing_in(&dir);
+        let missing = self.missing_for(&dir, split);
         if missing.is_empty() {
             return Ok(dir);
         }
         if self.download && !self.kind.remote_files().is_empty() {
             self.fetch_into(&dir, progress)?;
-            let still = self.missing_in(&dir);
+            let still = self.missing_for(&dir, split);
             if still.is_empty() {
                 return Ok(dir);
             }
@@ -386,7 +412,7 @@ impl DataSource {
     /// records (unless `subset`); sums that differ from the published ones, and files of an
     /// image folder that were not read, come back as warnings.
     pub fn open(&self, split: Split, progress: &mut dyn FetchProgress) -> Result<Opened> {
-        let dir = self.ensure_present(progress)?;
+        let dir = self.ensure_present(split, progress)?;
         let mut warnings = Vec::new();
         let mut cache = None;
         let expect = Expect {

@@ -181,9 +181,16 @@ pub fn decode_jpeg_reduced(bytes: &[u8], target: [usize; 2]) -> Option<DynamicIm
 
 /// What libjpeg made of a JPEG.
 enum Libjpeg {
-    /// Decoded: width, height, pixels row by row (luminance or RGB), the reduction factor used
-    /// (1, 2, 4 or 8) and the EXIF orientation.
-    Decoded(usize, usize, Vec<u8>, usize, Orientation, bool),
+    /// Decoded at `factor` (1, 2, 4 or 8) below the stored size: pixels row by row, luminance
+    /// (`gray`) or RGB, still as stored (`orientation` to apply).
+    Decoded {
+        width: usize,
+        height: usize,
+        pixels: Vec<u8>,
+        factor: usize,
+        orientation: Orientation,
+        gray: bool,
+    },
     /// A CMYK or YCCK JPEG that decodes without complaint.
     Checked,
     /// Larger than [`MAX_DECODED_BYTES`]: width, height, bytes.
@@ -200,8 +207,15 @@ fn plain_jpeg(
         return Ok(None);
     }
     match libjpeg(bytes, target) {
-        Ok(Libjpeg::Decoded(w, h, pixels, factor, orientation, gray)) => {
-            let (w, h) = (w as u32, h as u32);
+        Ok(Libjpeg::Decoded {
+            width,
+            height,
+            pixels,
+            factor,
+            orientation,
+            gray,
+        }) => {
+            let (w, h) = (width as u32, height as u32);
             let img = if gray {
                 GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8)
             } else {
@@ -335,7 +349,14 @@ fn libjpeg(bytes: &[u8], target: Option<[usize; 2]>) -> std::result::Result<Libj
         {
             return Err(format!("{} bytes for {w}×{h} pixels", pixels.len()));
         }
-        Ok(Libjpeg::Decoded(w, h, pixels, factor, orientation, gray))
+        Ok(Libjpeg::Decoded {
+            width: w,
+            height: h,
+            pixels,
+            factor,
+            orientation,
+            gray,
+        })
     });
     match outcome {
         Ok(result) => result,

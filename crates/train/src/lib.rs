@@ -25,6 +25,7 @@ pub mod datasets;
 pub mod eval;
 pub mod export;
 pub mod gradcheck;
+pub mod memory;
 pub mod metrics;
 pub mod pictures;
 pub mod predict;

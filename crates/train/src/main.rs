@@ -1,3 +1,4 @@
 fn main() -> std::process::ExitCode {
+    linclass::memory::keep_freed_memory();
     linclass::cli::main()
 }

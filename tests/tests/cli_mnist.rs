@@ -140,6 +140,45 @@ fn train_eval_predict_on_an_mnist_slice() {
     assert!(out.status.success(), "{}", describe(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1. 7"), "{text}");
+
+    // One unreadable file among good ones: the good ones are still classified, the bad one is
+    // the error line, and the exit code says something failed.
+    let broken = tmp.path().join("broken.png");
+    std::fs::write(&broken, b"\x89PNG\r\n\x1a\n cut").unwrap();
+    let (a, b) = (files[0].to_str().unwrap(), files[2].to_str().unwrap());
+    let out = linclass(
+        &repo_root(),
+        &["predict", run_s, a, broken.to_str().unwrap(), b],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("digit0.png") && text.contains("digit2.png"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1. 7") && text.contains("1. 1") && !text.contains("broken"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("broken.png") && err.contains("cannot decode"),
+        "{err}"
+    );
+    let out = linclass(
+        &repo_root(),
+        &["predict", run_s, a, broken.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json[0]["top"][0]["class"], "7");
+    assert!(json[0].get("error").is_none(), "{json}");
+    assert!(
+        json[1]["error"].as_str().unwrap().contains("cannot decode"),
+        "{json}"
+    );
+    assert!(json[1].get("top").is_none(), "{json}");
 }
 
 #[test]

@@ -133,21 +133,29 @@ impl Classifier {
     pub fn classify_files(&self, files: &[impl AsRef<Path>]) -> Result<Vec<Vec<Ranked>>> {
         let mut pixels = Vec::with_capacity(files.len() * self.input_dim());
         for file in files {
-            let file = file.as_ref();
-            if file.is_dir() {
-                bail!(
-                    "{} is a folder: predict takes image files, e.g. {}",
-                    file.display(),
-                    file.join("*.png").display()
-                );
-            }
-            let mut one = decode_image(file, self.input_shape())?;
-            if self.invert {
-                one.iter_mut().for_each(|v| *v = 255 - *v);
-            }
-            pixels.extend(one);
+            pixels.extend(self.prepare_file(file.as_ref())?);
         }
         self.classify_prepared(&pixels)
+    }
+
+    /// An image file as the model reads it: decoded upright, converted to the run's shape
+    /// (C·H·W u8, channel-major) and inverted if asked; what [`Classifier::classify_pixels`]
+    /// takes.
+    ///
+    /// Errors: the file is a folder, or cannot be read or decoded.
+    pub fn prepare_file(&self, file: &Path) -> Result<Vec<u8>> {
+        if file.is_dir() {
+            bail!(
+                "{} is a folder: predict takes image files, e.g. {}",
+                file.display(),
+                file.join("*.png").display()
+            );
+        }
+        let mut pixels = decode_image(file, self.input_shape())?;
+        if self.invert {
+            pixels.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        Ok(pixels)
     }
 
     /// All classes of each image given as raw pixels already in the model's shape: N images of

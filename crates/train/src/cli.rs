@@ -281,7 +281,7 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 crate::say!("{}", serde_json::to_string(&predictions)?);
             } else {
-                for p in &predictions {
+                for p in predictions.iter().filter(|p| p.error.is_none()) {
                     crate::say!("{}", p.file.display());
                     for (rank, r) in p.top.iter().enumerate() {
                         crate::say!(
@@ -293,7 +293,25 @@ fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            Ok(())
+            // The files that could not be read, after the others' results: one error line.
+            let failed: Vec<&String> = predictions
+                .iter()
+                .filter_map(|p| p.error.as_ref())
+                .collect();
+            match failed[..] {
+                [] => Ok(()),
+                [one] => Err(anyhow::anyhow!("{one}")),
+                _ => Err(anyhow::anyhow!(
+                    "{} of {} files could not be classified: {}",
+                    failed.len(),
+                    predictions.len(),
+                    failed
+                        .iter()
+                        .map(|e| e.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
+            }
         }
         Command::Templates { run, out, scale } => {
             let run = RunDir::new(run);

@@ -7,27 +7,46 @@ use serde::Serialize;
 
 use crate::classifier::{Classifier, Ranked};
 
-/// One file's best classes.
+/// One file's best classes, or why it could not be classified.
 #[derive(Debug, Clone, Serialize)]
 pub struct Prediction {
     pub file: PathBuf,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub top: Vec<Ranked>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// The top-5 classes (with probabilities) of each image file.
+/// The top-5 classes (with probabilities) of each image file; a file that is a folder or
+/// cannot be read or decoded gets its error instead, and the others are still classified.
 ///
-/// Errors: a file is a folder, or cannot be read or decoded.
+/// Errors: the model cannot score the images (none of the files' doing).
 pub fn predict(classifier: &Classifier, files: &[PathBuf]) -> Result<Vec<Prediction>> {
     let k = 5.min(classifier.classes().len());
-    Ok(files
+    let mut predictions: Vec<Prediction> = files
         .iter()
-        .zip(classifier.classify_files(files)?)
-        .map(|(file, mut ranked)| {
-            ranked.truncate(k);
-            Prediction {
-                file: file.clone(),
-                top: ranked,
-            }
+        .map(|file| Prediction {
+            file: file.clone(),
+            top: Vec::new(),
+            error: None,
         })
-        .collect())
+        .collect();
+    let mut pixels = Vec::new();
+    let mut read = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        match classifier.prepare_file(file) {
+            Ok(one) => {
+                pixels.extend(one);
+                read.push(i);
+            }
+            Err(e) => predictions[i].error = Some(format!("{e:#}").replace('\n', " ")),
+        }
+    }
+    if !read.is_empty() {
+        for (i, mut ranked) in read.into_iter().zip(classifier.classify_pixels(&pixels)?) {
+            ranked.truncate(k);
+            predictions[i].top = ranked;
+        }
+    }
+    Ok(predictions)
 }

@@ -298,6 +298,22 @@ fn names_file(first: &str) -> String {
     text
 }
 
+/// `linclass data info` on the downsampled ImageNet (32 × 32) folder `dir`, not started.
+fn imagenet32_info(dir: &Path) -> std::process::Command {
+    linclass_command(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/mnist.toml",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &format!("data.dir={}", dir.display()),
+        ],
+    )
+}
+
 /// Pixels of an image of class `label` (1-based): channel-planar, one colour per class.
 fn downsampled_image(label: i64, size: usize) -> Vec<u8> {
     let plane = size * size;
@@ -382,21 +398,10 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
     // Through the cache: unpacked once into a file that later reads map, pixels unchanged.
     let cache = tmp.path().join("cache");
     let info = |what: &str| {
-        let out = linclass_command(
-            &repo_root(),
-            &[
-                "data",
-                "info",
-                "configs/mnist.toml",
-                "--set",
-                "data.source=imagenet32",
-                "--set",
-                &format!("data.dir={}", dir.display()),
-            ],
-        )
-        .env("LINCLASS_CACHE", &cache)
-        .output()
-        .unwrap();
+        let out = imagenet32_info(&dir)
+            .env("LINCLASS_CACHE", &cache)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", describe(&out));
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
@@ -525,18 +530,7 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         .to_string();
     assert!(e.contains("val_data.npz") && e.contains("npz"), "{e}");
     std::fs::remove_file(dir.join(downsampled::VAL_FILE)).unwrap();
-    let out = linclass(
-        &repo_root(),
-        &[
-            "data",
-            "info",
-            "configs/mnist.toml",
-            "--set",
-            "data.source=imagenet32",
-            "--set",
-            &format!("data.dir={}", dir.display()),
-        ],
-    );
+    let out = imagenet32_info(&dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -624,18 +618,7 @@ fn a_thousand_classes_give_a_readable_eval_and_report() {
     assert!(out.status.success(), "{}", describe(&out));
 
     // data info: the range of the per-class counts, not 1000 rows.
-    let out = linclass(
-        &repo_root(),
-        &[
-            "data",
-            "info",
-            "configs/mnist.toml",
-            "--set",
-            "data.source=imagenet32",
-            "--set",
-            &format!("data.dir={}", dir.display()),
-        ],
-    );
+    let out = imagenet32_info(&dir).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("per class: train 3 to 3 images, test 1 to 1"),
@@ -702,18 +685,7 @@ fn a_thousand_classes_give_a_readable_eval_and_report() {
     std::fs::remove_file(dir.join(downsampled::TRAIN_FILES[0])).unwrap();
     let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
-    let out = linclass(
-        &repo_root(),
-        &[
-            "data",
-            "info",
-            "configs/mnist.toml",
-            "--set",
-            "data.source=imagenet32",
-            "--set",
-            &format!("data.dir={}", dir.display()),
-        ],
-    );
+    let out = imagenet32_info(&dir).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("missing train_data_batch_1.npz"),

@@ -608,38 +608,13 @@ fn read_cached(
         &mut skipped,
         Writer::create(dir, key, shape),
     )?;
-    let (pixels, labels, status) = match streamed {
-        Ok((writer, labels)) => {
-            let whole = skipped.len() == before;
-            match writer.finish(whole.then_some(file.as_path())) {
-                Ok(pixels) if whole => {
-                    let status = match stale {
-                        None => CacheStatus::Built(file),
-                        Some(why) => CacheStatus::Rebuilt(file, why),
-                    };
-                    (pixels, labels, status)
-                }
-                Ok(pixels) => (
-                    pixels,
-                    labels,
-                    CacheStatus::Off(
-                        "unreadable files were skipped; the cache holds whole folders only".into(),
-                    ),
-                ),
-                Err(e) => {
-                    return decode_in_memory(
-                        root,
-                        split,
-                        chosen,
-                        options,
-                        classes,
-                        e,
-                        (skipped, notes),
-                        before,
-                    );
-                }
-            }
-        }
+    let whole = |skipped: &Vec<Skipped>| skipped.len() == before;
+    let finished = streamed.and_then(|(writer, labels)| {
+        let pixels = writer.finish(whole(&skipped).then_some(file.as_path()))?;
+        Ok((pixels, labels))
+    });
+    let (pixels, labels) = match finished {
+        Ok(read) => read,
         Err(e) => {
             return decode_in_memory(
                 root,
@@ -652,6 +627,13 @@ fn read_cached(
                 before,
             );
         }
+    };
+    let status = match (whole(&skipped), stale) {
+        (true, None) => CacheStatus::Built(file),
+        (true, Some(why)) => CacheStatus::Rebuilt(file, why),
+        (false, _) => CacheStatus::Off(
+            "unreadable files were skipped; the cache holds whole folders only".into(),
+        ),
     };
     if labels.is_empty() {
         return Err(DataError::format(

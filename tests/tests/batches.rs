@@ -249,3 +249,58 @@ fn a_builder_that_dies_ends_the_epoch_with_an_error_not_a_short_epoch() {
     let error = items[2].as_ref().err().unwrap().to_string();
     assert!(error.contains("stopped after 8 of 9 images"), "{error}");
 }
+
+#[test]
+fn random_flip_mirrors_every_row_of_every_channel_of_about_half_the_images() {
+    let device = Backend::Cpu.device().unwrap();
+    let set = image_set();
+    let norm = Normalization::scale_only(3);
+    let indices: Vec<u32> = (0..N as u32).collect();
+    let loader = EpochLoader::new(
+        ImageBatcher::new(set.clone(), &norm),
+        indices.clone(),
+        8,
+        Some(3),
+        device.clone(),
+    )
+    .with_random_flip(5);
+    let order = loader.order(0);
+    let flips = loader.flips(0);
+    assert_eq!(flips.len(), N);
+    let flipped = flips.iter().filter(|&&f| f).count();
+    assert!((15..=38).contains(&flipped), "{flipped} of {N} flipped");
+    assert_ne!(flips, loader.flips(1), "drawn anew each epoch");
+    assert_eq!(flips, loader.clone().with_random_flip(5).flips(0), "seeded");
+
+    let [c, h, w] = SHAPE;
+    let rows_seen: Vec<Vec<f32>> = epoch_batches(&loader)
+        .iter()
+        .flat_map(|b| rows(b).0)
+        .collect();
+    assert_eq!(rows_seen.len(), N);
+    for (k, row) in rows_seen.iter().enumerate() {
+        let image = set.image(order[k]);
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    let from_x = if flips[k] { w - 1 - x } else { x };
+                    let want = image[(ch * h + y) * w + from_x] as f32 / 255.0;
+                    let got = row[(ch * h + y) * w + x];
+                    assert!(
+                        (got - want).abs() < 1e-6,
+                        "image {k} ({ch},{y},{x}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    // A loader without the flip never mirrors.
+    let plain = EpochLoader::new(
+        ImageBatcher::new(set.clone(), &norm),
+        indices,
+        8,
+        Some(3),
+        device,
+    );
+    assert!(plain.flips(0).is_empty());
+}

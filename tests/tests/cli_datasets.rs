@@ -236,3 +236,61 @@ fn data_info_reports_splits_and_classes() {
         "{err}"
     );
 }
+
+/// `data.random_flip` mirrors training images: on a set whose two classes differ only in which
+/// half of the image is bright, a flipped training part cannot be fitted (each class is seen
+/// both ways: training accuracy at chance), while the unflipped one is learned exactly.
+#[test]
+fn random_flip_mirrors_training_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_cifar10(tmp.path(), 200);
+    let files: Vec<String> = (1..=5)
+        .map(|i| format!("data_batch_{i}.bin"))
+        .chain(["test_batch.bin".to_string()])
+        .collect();
+    for (f, name) in files.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for i in 0..200usize {
+            let label = i % 2;
+            bytes.push(label as u8);
+            for j in 0..3072usize {
+                let bright = (j % 32 < 16) == (label == 0);
+                // The same along each row, so that a mirrored image is exactly one of the
+                // other class.
+                let noise = ((i * 31 + (j / 32) * 7 + f * 13) % 41) as u8;
+                bytes.push(if bright { 180 + noise } else { 30 + noise });
+            }
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let train_acc = |flip: bool| {
+        let run = tmp.path().join(format!("run-{flip}"));
+        let json = train_and_eval(
+            &run,
+            "configs/cifar10.toml",
+            &[
+                format!("data.dir={}", tmp.path().display()),
+                format!("data.random_flip={flip}"),
+                "train.epochs=10".into(),
+                "train.keep=last".into(),
+                "optimizer.lr=0.01".into(),
+            ],
+        );
+        let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+        let col = header.iter().position(|&h| h == "train_acc").unwrap();
+        let last = metrics.lines().last().unwrap();
+        let acc: f64 = last.split(',').nth(col).unwrap().parse().unwrap();
+        (acc, json["top1"].as_f64().unwrap())
+    };
+    let (plain, plain_test) = train_acc(false);
+    assert!(
+        plain > 0.99 && plain_test > 0.99,
+        "without flips: {plain}, test {plain_test}"
+    );
+    let (flipped, _) = train_acc(true);
+    assert!(
+        flipped < 0.7,
+        "with flips the classes are indistinguishable: {flipped}"
+    );
+}

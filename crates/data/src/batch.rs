@@ -81,12 +81,27 @@ impl ImageBatcher {
 
     /// The normalized pixels and labels of `indices`, as flat host buffers.
     pub fn host_batch(&self, indices: &[usize]) -> (Vec<f32>, Vec<i64>) {
+        self.host_batch_flipped(indices, &[])
+    }
+
+    /// As `host_batch`, with image `k` mirrored left-right where `flips[k]` is true (missing
+    /// entries: not mirrored).
+    pub fn host_batch_flipped(&self, indices: &[usize], flips: &[bool]) -> (Vec<f32>, Vec<i64>) {
         let mut pixels = Vec::with_capacity(indices.len() * self.set.dim());
+        let width = self.set.shape()[2].max(1);
+        let mut mirrored = Vec::new();
         for (k, &i) in indices.iter().enumerate() {
             if let Some(&ahead) = indices.get(k + PREFETCH_IMAGES) {
                 self.set.prefetch(ahead);
             }
-            Normalization::extend(&self.affine, self.set.image(i), &mut pixels);
+            let image = self.set.image(i);
+            if flips.get(k).copied().unwrap_or(false) {
+                mirrored.clear();
+                mirrored.extend(image.chunks_exact(width).flat_map(|row| row.iter().rev()));
+                Normalization::extend(&self.affine, &mirrored, &mut pixels);
+            } else {
+                Normalization::extend(&self.affine, image, &mut pixels);
+            }
         }
         let labels = indices.iter().map(|&i| self.set.label(i) as i64).collect();
         (pixels, labels)
@@ -117,6 +132,8 @@ pub struct EpochLoader {
     indices: Arc<[u32]>,
     batch_size: usize,
     shuffle: Option<u64>,
+    /// Seed of the random left-right flips, when training images are flipped.
+    flip: Option<u64>,
     /// Epochs started so far (shared by copies moved to other devices).
     epochs: Arc<AtomicUsize>,
     device: Device,
@@ -135,6 +152,7 @@ impl EpochLoader {
             indices: indices.into(),
             batch_size: batch_size.max(1),
             shuffle,
+            flip: None,
             epochs: Arc::new(AtomicUsize::new(0)),
             device,
         }
@@ -144,6 +162,25 @@ impl EpochLoader {
     pub fn resume_after(self, done: usize) -> Self {
         self.epochs.store(done, Ordering::SeqCst);
         self
+    }
+
+    /// Mirrors each image left-right with probability 1/2, drawn anew every epoch from `seed`
+    /// and the epoch number (so a resumed run flips the same images as an uninterrupted one).
+    pub fn with_random_flip(mut self, seed: u64) -> Self {
+        self.flip = Some(seed);
+        self
+    }
+
+    /// Which items of epoch `epoch`'s order are mirrored (empty: none).
+    pub fn flips(&self, epoch: usize) -> Vec<bool> {
+        let Some(seed) = self.flip else {
+            return Vec::new();
+        };
+        let stream = !seed ^ (epoch as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03);
+        let mut rng = SplitMix64::new(stream);
+        (0..self.indices.len())
+            .map(|_| rng.next_u64() >> 63 == 1)
+            .collect()
     }
 
     /// The order of the items in epoch `epoch` (0-based).
@@ -176,6 +213,7 @@ enum BatchSource {
     /// No thread could be started: each batch is built when it is asked for.
     Inline {
         order: Vec<usize>,
+        flips: Vec<bool>,
         batch_size: usize,
     },
 }
@@ -191,18 +229,23 @@ struct BuilderStopped {
 const PREFETCH: usize = 2;
 
 impl EpochIter {
-    fn new(loader: &EpochLoader, order: Vec<usize>) -> Self {
+    fn new(loader: &EpochLoader, order: Vec<usize>, flips: Vec<bool>) -> Self {
         let (sender, batches) = mpsc::sync_channel(PREFETCH);
         let batcher = loader.batcher.clone();
         let batch_size = loader.batch_size;
         let total = order.len();
         let shared: Arc<[usize]> = order.into();
-        let items = shared.clone();
+        let shared_flips: Arc<[bool]> = flips.into();
+        let (items, item_flips) = (shared.clone(), shared_flips.clone());
         let source = match thread::Builder::new()
             .name("batches".into())
             .spawn(move || {
-                for chunk in items.chunks(batch_size) {
-                    if sender.send(batcher.host_batch(chunk)).is_err() {
+                for (n, chunk) in items.chunks(batch_size).enumerate() {
+                    let flips = item_flips.get(n * batch_size..).unwrap_or(&[]);
+                    if sender
+                        .send(batcher.host_batch_flipped(chunk, flips))
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -213,6 +256,7 @@ impl EpochIter {
             },
             Err(_) => BatchSource::Inline {
                 order: shared.to_vec(),
+                flips: shared_flips.to_vec(),
                 batch_size,
             },
         };
@@ -246,10 +290,15 @@ impl Iterator for EpochIter {
                 }
                 Err(_) => return None,
             },
-            BatchSource::Inline { order, batch_size } => {
+            BatchSource::Inline {
+                order,
+                flips,
+                batch_size,
+            } => {
                 let rest = order.get(self.position..).filter(|r| !r.is_empty())?;
+                let flips = flips.get(self.position..).unwrap_or(&[]);
                 self.batcher
-                    .host_batch(&rest[..rest.len().min(*batch_size)])
+                    .host_batch_flipped(&rest[..rest.len().min(*batch_size)], flips)
             }
         };
         self.position += host.1.len();
@@ -278,7 +327,7 @@ impl DataLoaderIterator<ImageBatch> for EpochIter {
 impl DataLoader<ImageBatch> for EpochLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch> + 'a> {
         let epoch = self.epochs.fetch_add(1, Ordering::SeqCst);
-        Box::new(EpochIter::new(self, self.order(epoch)))
+        Box::new(EpochIter::new(self, self.order(epoch), self.flips(epoch)))
     }
 
     fn num_items(&self) -> usize {

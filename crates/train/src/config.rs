@@ -49,6 +49,10 @@ pub struct DataConfig {
     pub valid_fraction: f64,
     /// "scale" (pixels / 255) or "standardize" (then per-channel mean/std of the training part).
     pub normalize: NormalizeKind,
+    /// Mirror each training image left-right with probability 1/2, drawn anew every epoch
+    /// (seeded); validation and test images are never mirrored. For pictures of the world
+    /// (CIFAR, ImageNet), not for digits or clothes, whose left and right differ.
+    pub random_flip: bool,
     /// Use only the first N images of the training split (0: all); image folders: N drawn
     /// evenly from every class (seeded).
     pub train_limit: usize,
@@ -78,6 +82,7 @@ impl Default for DataConfig {
             label: LabelKind::Fine,
             valid_fraction: 0.1,
             normalize: NormalizeKind::Scale,
+            random_flip: false,
             train_limit: 0,
             test_limit: 0,
             subset: false,

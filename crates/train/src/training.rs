@@ -499,6 +499,11 @@ fn train_from(
         autodiff.clone(),
     )
     .resume_after(resume_at.unwrap_or(0));
+    let train_loader = if config.data.random_flip {
+        train_loader.with_random_flip(config.train.seed)
+    } else {
+        train_loader
+    };
     let valid_loader: Arc<dyn DataLoader<ImageBatch>> = Arc::new(EpochLoader::new(
         batcher,
         data.split.valid.clone(),

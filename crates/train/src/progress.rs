@@ -331,21 +331,47 @@ impl MetricLogger for EpochLog {
     }
 }
 
-/// Renderer: a progress bar over each split's items in a terminal, nothing otherwise.
+/// Wall-clock seconds of each training pass over the training part, without the validation
+/// pass and the checkpoint that follow it in an epoch (what a bare training loop measures).
+#[derive(Clone, Default)]
+pub struct TrainPassTimes(Arc<Mutex<(Option<Instant>, Vec<f64>)>>);
+
+impl TrainPassTimes {
+    /// The passes finished so far, in seconds, oldest first.
+    pub fn seconds(&self) -> Vec<f64> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).1.clone()
+    }
+
+    fn start(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(Instant::now());
+    }
+
+    fn end(&self) {
+        let mut times = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(started) = times.0.take() {
+            times.1.push(started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// Renderer: a progress bar over each split's items in a terminal, nothing otherwise; times
+/// the training passes.
 pub struct Progress {
     bar: Option<ProgressBar>,
     interactive: bool,
     epoch: usize,
     epochs: usize,
+    train_passes: TrainPassTimes,
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
+    pub fn new(quiet: bool, train_passes: TrainPassTimes) -> Self {
         Self {
             bar: None,
             interactive: !quiet && std::io::stdout().is_terminal(),
             epoch: 1,
             epochs: 0,
+            train_passes,
         }
     }
 }
@@ -388,6 +414,9 @@ impl TrainingProgressLogger for Progress {
     }
 
     fn start_split(&mut self, split: &str, total_items: usize) {
+        if split.eq_ignore_ascii_case("train") {
+            self.train_passes.start();
+        }
         if !self.interactive {
             return;
         }
@@ -408,6 +437,7 @@ impl TrainingProgressLogger for Progress {
     }
 
     fn end_split(&mut self) {
+        self.train_passes.end();
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

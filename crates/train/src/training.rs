@@ -32,7 +32,7 @@ use crate::backend::Backend;
 use crate::config::{ExperimentConfig, Keep, LossKind, Schedule};
 use crate::datasets::{check_test_split, open_training};
 use crate::metrics::TopKAccuracy;
-use crate::progress::{EpochLog, Progress};
+use crate::progress::{EpochLog, Progress, TrainPassTimes};
 use crate::runfiles::{DataSummary, EpochRecord, METRICS_FILE, RunDir, RunInfo};
 
 /// The classifier as the learner sees it: a train step (forward, loss, backward) and an
@@ -136,6 +136,9 @@ pub struct Trained {
     pub epochs: Vec<EpochRecord>,
     /// The epoch whose model is the run's record (`train.keep`).
     pub kept: Option<usize>,
+    /// Seconds of each training pass this process ran (epochs before a `--resume` not
+    /// included), without validation and checkpointing.
+    pub train_pass_seconds: Vec<f64>,
     pub model: LinearClassifier,
 }
 
@@ -545,13 +548,14 @@ fn train_from(
     if let Some(done) = resume_at {
         training = training.checkpoint(done);
     }
+    let train_passes = TrainPassTimes::default();
     let result = training
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(TopKAccuracy::new(k))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(TopKAccuracy::new(k))
         .with_metric_logger(log.clone())
-        .renderer(Box::new(Progress::new(quiet)))
+        .renderer(Box::new(Progress::new(quiet, train_passes.clone())))
         .with_application_logger(None)
         .with_default_checkpointers()
         .num_epochs(config.train.epochs)
@@ -611,6 +615,7 @@ fn train_from(
         info,
         epochs,
         kept,
+        train_pass_seconds: train_passes.seconds(),
         model,
     })
 }

@@ -24,8 +24,8 @@ fn train_eval_predict_on_an_mnist_slice() {
     let out = linclass(
         &repo_root(),
         &[
+            // The config by position, as `data info` takes it (`--config` elsewhere).
             "train",
-            "--config",
             "configs/mnist.toml",
             "--set",
             "data.train_limit=2000",
@@ -223,5 +223,17 @@ fn bad_input_gives_one_line_errors_and_exit_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_config_given_both_ways_is_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    for command in ["train", "sweep", "bench"] {
+        let out = linclass(tmp.path(), &[command, "a.toml", "--config", "b.toml"]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

@@ -1,6 +1,6 @@
 //! The command line: `train`, `eval`, `predict`, `bench`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,13 +31,29 @@ struct Cli {
     command: Command,
 }
 
+/// The experiment config (TOML) of a command: by position or with `--config`.
+#[derive(clap::Args, Debug)]
+struct ConfigPath {
+    /// Experiment config (TOML); the same as --config.
+    #[arg(value_name = "CONFIG", conflicts_with = "config")]
+    file: Option<PathBuf>,
+    /// Experiment config (TOML).
+    #[arg(long, default_value = "configs/mnist.toml")]
+    config: PathBuf,
+}
+
+impl ConfigPath {
+    fn path(&self) -> &Path {
+        self.file.as_deref().unwrap_or(&self.config)
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model as a TOML config says; writes the run directory (`output.dir`).
     Train {
-        /// Experiment config (TOML).
-        #[arg(long, default_value = "configs/mnist.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
@@ -45,7 +61,7 @@ enum Command {
         #[arg(long)]
         quiet: bool,
         /// Continue an interrupted run from its last checkpoint (its own config is used).
-        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "sets"])]
+        #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "file", "sets"])]
         resume: Option<PathBuf>,
     },
     /// Evaluate a run's model on the test split of its dataset.
@@ -93,8 +109,8 @@ enum Command {
     },
     /// Train every combination of a grid of values; rank by validation accuracy.
     Sweep {
-        #[arg(long, default_value = "configs/mnist.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         /// Values to try, e.g. --grid optimizer.lr=0.01,0.1 (repeatable).
         #[arg(long = "grid", value_name = "SECTION.KEY=V1,V2,...")]
         grid: Vec<String>,
@@ -103,8 +119,8 @@ enum Command {
     },
     /// Compare autodiff gradients with finite differences for the configured loss.
     Gradcheck {
-        #[arg(default_value = "configs/mnist.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
         /// Training images the loss is averaged over.
@@ -121,8 +137,8 @@ enum Command {
     },
     /// Measure seconds per epoch, inference images/s, load time and peak memory.
     Bench {
-        #[arg(long, default_value = "configs/mnist.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
         /// Append the result to this CSV file.
@@ -166,8 +182,8 @@ enum DataCommand {
     },
     /// Print what a config's data section finds: samples per split, classes, shape, paths.
     Info {
-        #[arg(default_value = "configs/mnist.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigPath,
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
     },
@@ -207,7 +223,7 @@ fn run(cli: Cli) -> Result<()> {
             let trained = match resume {
                 Some(run) => crate::training::resume(&run, backend, quiet)?,
                 None => {
-                    let config = ExperimentConfig::load(&config, &sets)?;
+                    let config = ExperimentConfig::load(config.path(), &sets)?;
                     crate::training::train(&config, backend, quiet)?
                 }
             };
@@ -362,7 +378,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sweep { config, grid, sets } => {
-            let config = ExperimentConfig::load(&config, &sets)?;
+            let config = ExperimentConfig::load(config.path(), &sets)?;
             crate::sweep::sweep(&config, &grid, backend)?;
             Ok(())
         }
@@ -372,7 +388,7 @@ fn run(cli: Cli) -> Result<()> {
             samples,
             weights,
         } => {
-            let config = ExperimentConfig::load(&config, &sets)?;
+            let config = ExperimentConfig::load(config.path(), &sets)?;
             let r = crate::gradcheck::gradcheck(&config, backend, samples, weights)?;
             crate::say!(
                 "loss {}: compared {} gradients on {} samples; largest relative error {:.3e}, largest absolute error {:.3e}",
@@ -393,7 +409,7 @@ fn run(cli: Cli) -> Result<()> {
             csv,
             synthetic,
         } => {
-            let config = ExperimentConfig::load(&config, &sets)?;
+            let config = ExperimentConfig::load(config.path(), &sets)?;
             let line = crate::bench::run(&config, backend, csv.as_deref(), synthetic)?;
             crate::say!("{}", line.line());
             Ok(())
@@ -420,7 +436,10 @@ fn command_parts(command: DataCommand) -> crate::datainfo::DataAction {
             mirrors,
             official: !only_mirrors,
         },
-        DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info { config, sets },
+        DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info {
+            config: config.path().to_path_buf(),
+            sets,
+        },
     }
 }
 

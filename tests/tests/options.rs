@@ -497,3 +497,100 @@ fn a_sweep_goes_on_past_a_combination_that_diverges() {
         describe(&out)
     );
 }
+
+/// The epoch's training loss is the mean over its images, whatever the batches: with the model
+/// held still (a learning rate of 1e-12 from a random start), batches of 143 + 1 images, of 7
+/// and one batch of all 144 give the same figure (the mean of batch means gave 0.164 for 0.102
+/// on a small folder).
+#[test]
+fn the_epoch_loss_is_the_mean_over_images_not_over_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let losses: Vec<(f64, f64)> = ["full", "7", "143"]
+        .iter()
+        .map(|batch| {
+            let run = tmp.path().join(format!("b{batch}"));
+            train_ok(
+                &run,
+                &[
+                    "data.train_limit=160",
+                    "model.init=normal",
+                    "model.init_std=0.3",
+                    "optimizer.lr=1e-12",
+                    "train.epochs=1",
+                    "train.shuffle=false",
+                    &format!("train.batch_size={batch}"),
+                ],
+            );
+            let rows = metrics(&run);
+            (rows[0][1], rows[0][4])
+        })
+        .collect();
+    let (full_train, full_valid) = losses[0];
+    assert!(
+        full_train > 0.5,
+        "a random start has a real loss: {full_train}"
+    );
+    for &(train, valid) in &losses[1..] {
+        assert!((train - full_train).abs() < 1e-5, "{losses:?}");
+        assert_eq!(valid, full_valid, "{losses:?}");
+    }
+}
+
+/// Grid mistakes are one-line errors that say where the values came from, found before any
+/// training or any file: a key given twice (its first values would be dropped), a value listed
+/// twice (one run trained twice), a wrong type or an unknown key, on the command line or in a
+/// config's `[sweep] grid` (which `train` also checks, as it reads the file).
+#[test]
+fn sweep_grid_mistakes_are_errors_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("sweep");
+    let set_out = format!("output.dir={}", out_dir.display());
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--grid", "optimizer.lr=0.1", "--grid", "optimizer.lr=0.5"],
+            "--grid optimizer.lr is given twice",
+        ),
+        (
+            &["--grid", "optimizer.lr=0.1,0.5,0.1"],
+            "the value 0.1 is listed twice",
+        ),
+        (
+            &["--grid", "data.random_flip=false,yes"],
+            "--grid data.random_flip=yes: invalid type",
+        ),
+        (
+            &["--grid", "train.epoch=1,2"],
+            "--grid train.epoch=1: unknown key",
+        ),
+    ];
+    for (grid, expected) in cases {
+        let mut args = vec!["sweep", "configs/mnist.toml", "--set", &set_out];
+        args.extend(grid);
+        let out = linclass(&repo_root(), &args);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{grid:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!out_dir.exists(), "{grid:?} left {}", out_dir.display());
+    }
+
+    let config = tmp.path().join("grid.toml");
+    std::fs::write(
+        &config,
+        "[sweep]\ngrid = { \"data.random_flips\" = [false, true] }\n",
+    )
+    .unwrap();
+    for command in ["train", "sweep"] {
+        let out = linclass(
+            &repo_root(),
+            &[command, config.to_str().unwrap(), "--set", &set_out],
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("grid.toml: [sweep] grid data.random_flips=false: unknown key"),
+            "{stderr}"
+        );
+        assert!(!out_dir.exists());
+    }
+}

@@ -587,7 +587,7 @@ fn resume_refuses_finished_or_empty_runs() {
     train_tiny(&run);
     let out = linclass(&repo_root(), &["train", "--resume", run.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("all 1 epochs are done"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its one epoch is done"));
     // An interrupted run (no epoch in its metrics) without checkpoints.
     std::fs::remove_dir_all(run.join("checkpoint")).unwrap();
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();

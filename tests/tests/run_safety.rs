@@ -461,7 +461,11 @@ fn a_new_run_that_fails_before_its_first_epoch_leaves_the_earlier_run() {
             "--set",
             &format!("output.dir={}", run.display()),
         ],
-        &["training diverged", "no epoch finished"],
+        &[
+            "training diverged",
+            "no epoch finished",
+            "before is put back as it was",
+        ],
     );
     assert_eq!(hashes(&run), before);
     // One that finishes replaces it.

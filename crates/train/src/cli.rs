@@ -114,6 +114,7 @@ enum Command {
         /// Values to try, e.g. --grid optimizer.lr=0.01,0.1 (repeatable).
         #[arg(long = "grid", value_name = "SECTION.KEY=V1,V2,...")]
         grid: Vec<String>,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
     },
@@ -121,6 +122,7 @@ enum Command {
     Gradcheck {
         #[command(flatten)]
         config: ConfigPath,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
         /// Training images the loss is averaged over.
@@ -139,6 +141,7 @@ enum Command {
     Bench {
         #[command(flatten)]
         config: ConfigPath,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
         /// Append the result to this CSV file.
@@ -184,6 +187,7 @@ enum DataCommand {
     Info {
         #[command(flatten)]
         config: ConfigPath,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
         #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
         sets: Vec<String>,
     },

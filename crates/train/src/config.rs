@@ -430,6 +430,52 @@ fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
     }
 }
 
+/// A TOML value as an override writes it: strings bare, anything else as TOML.
+pub fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Applies one `section.key=value` override `item` to the serialized config `table`, checking
+/// that the key exists and that the value has its type; errors start with `from` and `item`.
+fn apply_override(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    item: &str,
+    from: &str,
+) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{from} {item}: expected section.key=value"))?;
+    let path: Vec<&str> = key.trim().split('.').collect();
+    if path.len() < 2 {
+        bail!("{from} {item}: expected section.key=value, e.g. optimizer.lr=0.05");
+    }
+    if let ["optimizer", "lr", loss] = path.as_slice() {
+        // One loss's rate: the rate becomes a table if it was one number for all.
+        set_loss_rate(table, loss, parse_value(raw.trim()), item, from)?;
+    } else {
+        check_known(defaults, &path, item, from)?;
+        let (last, parents) = path.split_last().expect("at least two parts");
+        let mut node = &mut *table;
+        for part in parents {
+            node = node
+                .get_mut(*part)
+                .and_then(|v| v.as_table_mut())
+                .expect("every known table is serialized");
+        }
+        node.insert(last.to_string(), parse_value(raw.trim()));
+    }
+    // Types are checked per override, values once all are applied (one may need another, as
+    // data.source = "folder" needs data.dir).
+    let text = toml::to_string(&*table)?;
+    toml::from_str::<ExperimentConfig>(&text)
+        .map_err(|e| anyhow!("{from} {item}: {}", e.message().trim().replace('\n', " ")))?;
+    Ok(())
+}
+
 /// `--set optimizer.lr.<loss>=value`: sets one loss's rate in the serialized config `table`,
 /// turning a single rate into a table first.
 fn set_loss_rate(
@@ -437,10 +483,11 @@ fn set_loss_rate(
     loss: &str,
     value: toml::Value,
     item: &str,
+    from: &str,
 ) -> Result<()> {
     if !matches!(loss, "cross_entropy" | "squared_error") {
         bail!(
-            "--set {item}: unknown loss `{loss}`; optimizer.lr has cross_entropy and squared_error (NLL uses the cross-entropy rate)"
+            "{from} {item}: unknown loss `{loss}`; optimizer.lr has cross_entropy and squared_error (NLL uses the cross-entropy rate)"
         );
     }
     let optimizer = table
@@ -472,6 +519,7 @@ impl ExperimentConfig {
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
         let config: Self = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
         config.validate().with_context(|| origin.to_string())?;
+        config.check_sweep_grid(origin)?;
         Ok(config)
     }
 
@@ -488,44 +536,47 @@ impl ExperimentConfig {
     /// value is read as TOML (a bare word that is not valid TOML is taken as a string), and
     /// the result is checked like a file.
     pub fn with_overrides(self, overrides: &[String]) -> Result<Self> {
+        self.with_overrides_from(overrides, "--set")
+    }
+
+    /// [`Self::with_overrides`], errors naming where the overrides came from (`--set`,
+    /// `--grid`, a config's `[sweep] grid`).
+    pub fn with_overrides_from(self, overrides: &[String], from: &str) -> Result<Self> {
         if overrides.is_empty() {
             return Ok(self);
         }
         let mut table = toml::Table::try_from(&self)?;
         let defaults = toml::Table::try_from(Self::default())?;
         for item in overrides {
-            let (key, raw) = item
-                .split_once('=')
-                .ok_or_else(|| anyhow!("--set {item}: expected section.key=value"))?;
-            let path: Vec<&str> = key.trim().split('.').collect();
-            if path.len() < 2 {
-                bail!("--set {item}: expected section.key=value, e.g. optimizer.lr=0.05");
-            }
-            if let ["optimizer", "lr", loss] = path.as_slice() {
-                // One loss's rate: the rate becomes a table if it was one number for all.
-                set_loss_rate(&mut table, loss, parse_value(raw.trim()), item)?;
-            } else {
-                check_known(&defaults, &path, item)?;
-                let (last, parents) = path.split_last().expect("at least two parts");
-                let mut node = &mut table;
-                for part in parents {
-                    node = node
-                        .get_mut(*part)
-                        .and_then(|v| v.as_table_mut())
-                        .expect("every known table is serialized");
-                }
-                node.insert(last.to_string(), parse_value(raw.trim()));
-            }
-            // Types are checked per override, values once all are applied (one may need
-            // another, as data.source = "folder" needs data.dir).
-            let text = toml::to_string(&table)?;
-            toml::from_str::<Self>(&text)
-                .map_err(|e| anyhow!("--set {item}: {}", e.message().trim().replace('\n', " ")))?;
+            apply_override(&mut table, &defaults, item, from)?;
         }
         let text = toml::to_string(&table)?;
         let config: Self = toml::from_str(&text)?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Checks that every value of the `[sweep] grid` names a key of the config and has its
+    /// type, so that a typo is found when the file is read, not when a sweep reaches it.
+    fn check_sweep_grid(&self, origin: &str) -> Result<()> {
+        let table = toml::Table::try_from(self)?;
+        let defaults = toml::Table::try_from(Self::default())?;
+        let from = format!("{origin}: [sweep] grid");
+        for (key, values) in &self.sweep.grid {
+            if values.is_empty() {
+                bail!("{from}: {key} has no values");
+            }
+            for value in values {
+                let text = value_text(value);
+                apply_override(
+                    &mut table.clone(),
+                    &defaults,
+                    &format!("{key}={text}"),
+                    &from,
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Checks the values that TOML types alone cannot.
@@ -622,7 +673,7 @@ impl ExperimentConfig {
 }
 
 /// Checks that a dotted key names a key of the config, naming the alternatives if not.
-fn check_known(defaults: &toml::Table, path: &[&str], item: &str) -> Result<()> {
+fn check_known(defaults: &toml::Table, path: &[&str], item: &str, from: &str) -> Result<()> {
     let mut node = defaults;
     for (depth, part) in path.iter().enumerate() {
         let here = path[..depth].join(".");
@@ -630,12 +681,12 @@ fn check_known(defaults: &toml::Table, path: &[&str], item: &str) -> Result<()> 
         let Some(value) = node.get(*part) else {
             if depth == 0 {
                 bail!(
-                    "--set {item}: unknown section '{part}' (expected one of: {})",
+                    "{from} {item}: unknown section '{part}' (expected one of: {})",
                     known()
                 );
             }
             bail!(
-                "--set {item}: unknown key '{}' (keys of [{here}]: {})",
+                "{from} {item}: unknown key '{}' (keys of [{here}]: {})",
                 path.join("."),
                 known()
             );
@@ -643,13 +694,13 @@ fn check_known(defaults: &toml::Table, path: &[&str], item: &str) -> Result<()> 
         if depth + 1 < path.len() {
             node = value.as_table().ok_or_else(|| {
                 anyhow!(
-                    "--set {item}: '{}' is a value, not a table",
+                    "{from} {item}: '{}' is a value, not a table",
                     path[..=depth].join(".")
                 )
             })?;
         } else if value.is_table() {
             bail!(
-                "--set {item}: '{}' is a table: set one of its keys",
+                "{from} {item}: '{}' is a table: set one of its keys",
                 path.join(".")
             );
         }

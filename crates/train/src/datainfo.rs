@@ -85,7 +85,10 @@ pub fn run(action: DataAction) -> Result<()> {
                 eprintln!("warning: {w}");
             }
             crate::say!("dataset: {}", config.data.source.name());
-            crate::say!("folder: {}", src.resolved_dir().display());
+            let dir = src.resolved_dir();
+            // The shipped copy's path is built from the source tree's (`crates/data/../../data`).
+            let shown = dir.canonicalize().unwrap_or(dir);
+            crate::say!("folder: {}", shown.display());
             if let (Some(a), Some(b)) = (&train_cache, &test_cache) {
                 crate::say!("decoded-image cache, training split: {}", a.describe());
                 crate::say!("decoded-image cache, test split: {}", b.describe());

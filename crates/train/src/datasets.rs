@@ -123,7 +123,7 @@ pub fn unlearnable_classes(set: &ImageSet, split: &TrainValid, valid_fraction: f
     let mut lines = Vec::new();
     if let Some(list) = names(&|c| in_split[c] == 0) {
         lines.push(format!(
-            "no training image of class(es) {list}: the model cannot learn them (their images are all in the test split)"
+            "no training image of class(es) {list}: the training split has none, so the model cannot learn them"
         ));
     }
     if let Some(list) = names(&|c| in_split[c] > 0) {

@@ -1,8 +1,13 @@
-//! Top-k accuracy for the learner, read from one copy of the scores on the host.
+//! Metrics for the learner: top-k accuracy, read from one copy of the scores on the host, and
+//! the loss averaged over images.
 //!
 //! Burn's `TopKAccuracyMetric` sorts every row of scores on the device; for a handful of classes
 //! that sort costs more than the training step's matrix products. A class is in the top k when
 //! fewer than k classes rank above it, which one pass over the row answers.
+//!
+//! Burn's `LossMetric` weights each batch's mean loss by the length of the loss tensor it is
+//! given, which for a loss already averaged over the batch is 1: the epoch's loss became the
+//! mean of the batch means, so a short last batch counted as much as a full one.
 
 use std::sync::Arc;
 
@@ -29,6 +34,92 @@ impl Adaptor<ScoresInput> for ClassificationOutput {
             scores: self.output.clone(),
             targets: self.targets.clone(),
         }
+    }
+}
+
+/// A batch's loss, averaged over its images, and how many images that is.
+pub struct BatchLossInput {
+    loss: Tensor<1>,
+    images: usize,
+}
+
+impl Adaptor<BatchLossInput> for ClassificationOutput {
+    fn adapt(&self) -> BatchLossInput {
+        BatchLossInput {
+            loss: self.loss.clone(),
+            images: self.targets.dims()[0],
+        }
+    }
+}
+
+/// The loss per image: each batch's mean weighted by its number of images, so that the epoch's
+/// value is the mean over all of its images. Reported as "Loss", as Burn's `LossMetric`.
+#[derive(Clone)]
+pub struct ImageLoss {
+    name: MetricName,
+    state: NumericMetricState,
+}
+
+impl Default for ImageLoss {
+    fn default() -> Self {
+        Self {
+            name: Arc::new(crate::progress::LOSS.to_string()),
+            state: NumericMetricState::default(),
+        }
+    }
+}
+
+impl Metric for ImageLoss {
+    type Input = BatchLossInput;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: None,
+            higher_is_better: false,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        input: &BatchLossInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let loss = input.loss.clone().mean().try_into_scalar::<f64>()?;
+        self.state.update(loss, input.images);
+        Ok(self.state.compute_update(self.format()))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self.state.compute_final(self.format()))
+    }
+
+    fn clear(&mut self) {
+        self.state.reset()
+    }
+}
+
+impl ImageLoss {
+    fn format(&self) -> FormatOptions {
+        FormatOptions::new(self.name.clone()).precision(4)
+    }
+}
+
+impl Numeric for ImageLoss {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
     }
 }
 

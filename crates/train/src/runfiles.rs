@@ -94,6 +94,11 @@ impl Aside {
     pub fn keep_new(&mut self) {
         self.keep_new = true;
     }
+
+    /// Whether the new run's files stay (else the earlier ones are put back on drop).
+    pub fn keeps_new(&self) -> bool {
+        self.keep_new
+    }
 }
 
 impl Drop for Aside {

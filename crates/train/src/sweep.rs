@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use linclass_data::mnist::Split;
 
 use crate::backend::Backend;
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, value_text};
 use crate::datasets::open_split;
 use crate::eval::evaluate;
 use crate::runfiles::write_atomic;
@@ -30,18 +30,38 @@ pub struct SweepRow {
     pub failed: Option<String>,
 }
 
-/// The grid from `--grid key=v1,v2` arguments, then the config's `[sweep]` table.
-pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<(String, Vec<String>)>> {
-    let mut grid: BTreeMap<String, Vec<String>> = config
+/// One key of the grid: its values, and where they were given (`--grid` or the config's
+/// `[sweep] grid`), for error messages.
+#[derive(Debug, Clone)]
+pub struct GridKey {
+    pub key: String,
+    pub values: Vec<String>,
+    pub from: &'static str,
+}
+
+/// The grid from `--grid key=v1,v2` arguments, then the config's `[sweep] grid` table (a key
+/// given in both takes the `--grid` values). A key given twice with `--grid`, or a value twice
+/// for one key, is an error: it would train a combination twice or drop values silently.
+pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<GridKey>> {
+    let mut grid: BTreeMap<String, GridKey> = config
         .sweep
         .grid
         .iter()
-        .map(|(k, values)| (k.clone(), values.iter().map(value_text).collect()))
+        .map(|(k, values)| {
+            let key = GridKey {
+                key: k.clone(),
+                values: values.iter().map(value_text).collect(),
+                from: "[sweep] grid",
+            };
+            (k.clone(), key)
+        })
         .collect();
+    let mut given = BTreeMap::new();
     for arg in args {
         let (key, values) = arg
             .split_once('=')
             .ok_or_else(|| anyhow!("--grid {arg}: expected section.key=v1,v2,..."))?;
+        let key = key.trim().to_string();
         let values: Vec<String> = values
             .split(',')
             .map(|v| v.trim().to_string())
@@ -50,29 +70,45 @@ pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<(String, V
         if values.is_empty() {
             bail!("--grid {arg}: no values");
         }
-        grid.insert(key.trim().to_string(), values);
+        if let Some(earlier) = given.insert(key.clone(), arg) {
+            bail!(
+                "--grid {key} is given twice (`{earlier}` and `{arg}`): give all its values once, comma-separated"
+            );
+        }
+        grid.insert(
+            key.clone(),
+            GridKey {
+                key,
+                values,
+                from: "--grid",
+            },
+        );
+    }
+    for g in grid.values() {
+        for (i, v) in g.values.iter().enumerate() {
+            if g.values[..i].contains(v) {
+                bail!(
+                    "{} {}: the value {v} is listed twice (each value is one training run)",
+                    g.from,
+                    g.key
+                );
+            }
+        }
     }
     if grid.is_empty() {
         bail!("nothing to sweep: give --grid section.key=v1,v2 or a [sweep] grid in the config");
     }
-    Ok(grid.into_iter().collect())
-}
-
-fn value_text(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    Ok(grid.into_values().collect())
 }
 
 /// Every combination of the grid's values, as `key=value` overrides.
-pub fn combinations(grid: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
-    grid.iter().fold(vec![Vec::new()], |acc, (key, values)| {
+pub fn combinations(grid: &[GridKey]) -> Vec<Vec<(String, String)>> {
+    grid.iter().fold(vec![Vec::new()], |acc, g| {
         acc.into_iter()
             .flat_map(|prefix| {
-                values.iter().map(move |v| {
+                g.values.iter().map(move |v| {
                     let mut next = prefix.clone();
-                    next.push((key.clone(), v.clone()));
+                    next.push((g.key.clone(), v.clone()));
                     next
                 })
             })
@@ -108,20 +144,28 @@ pub fn sweep(
     let grid = grid(config, grid_args)?;
     let combos = combinations(&grid);
     let root = config.output.dir.clone();
-    std::fs::create_dir_all(&root).map_err(|e| anyhow!("cannot create {}: {e}", root.display()))?;
-    // Check every combination before training any.
+    // Check every combination before training any, and before writing anything.
+    let from = match (
+        grid.iter().any(|g| g.from == "--grid"),
+        grid.iter().any(|g| g.from != "--grid"),
+    ) {
+        (true, true) => "--grid / [sweep] grid",
+        (true, false) => "--grid",
+        _ => "[sweep] grid",
+    };
     let mut configs = Vec::new();
     for (i, settings) in combos.iter().enumerate() {
         let overrides: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let mut c = config.clone().with_overrides(&overrides)?;
+        let mut c = config.clone().with_overrides_from(&overrides, from)?;
         c.output.dir = root.join(run_name(i, settings));
         configs.push(c);
     }
+    std::fs::create_dir_all(&root).map_err(|e| anyhow!("cannot create {}: {e}", root.display()))?;
     crate::say!(
         "sweep: {} combinations of {}",
         configs.len(),
         grid.iter()
-            .map(|(k, _)| k.as_str())
+            .map(|g| g.key.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -190,7 +234,7 @@ pub fn sweep(
         );
     }
 
-    let keys: Vec<&str> = grid.iter().map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = grid.iter().map(|g| g.key.as_str()).collect();
     let mut csv = format!(
         "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed\n",
         keys.join(",")

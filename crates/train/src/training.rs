@@ -20,7 +20,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::log_softmax;
 use burn::train::metric::store::{Aggregate, Direction, Split};
-use burn::train::metric::{AccuracyMetric, LearningRateMetric, LossMetric};
+use burn::train::metric::{AccuracyMetric, LearningRateMetric};
 use burn::train::{
     ClassificationOutput, InferenceStep, Interrupter, Learner, MetricEarlyStoppingStrategy,
     StoppingCondition, SupervisedTraining, TrainOutput, TrainStep,
@@ -31,7 +31,7 @@ use linclass_model::{LinearClassifier, LinearClassifierConfig};
 use crate::backend::Backend;
 use crate::config::{ExperimentConfig, Keep, LossKind, Schedule};
 use crate::datasets::{check_test_split, open_training};
-use crate::metrics::TopKAccuracy;
+use crate::metrics::{ImageLoss, TopKAccuracy};
 use crate::progress::{EpochLog, Progress, TrainPassTimes};
 use crate::runfiles::{DataSummary, EpochRecord, METRICS_FILE, RunDir, RunInfo};
 
@@ -244,8 +244,13 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
         .map(|t| crate::runfiles::read_metrics_csv(&t).0.len())
         .unwrap_or(0);
     if finished >= epochs || last_checkpoint(&run, epochs) == Some(epochs) {
+        let done = if epochs == 1 {
+            "its one epoch is done".to_string()
+        } else {
+            format!("all {epochs} epochs are done")
+        };
         bail!(
-            "{}: all {epochs} epochs are done; to train further, raise `epochs` under [config.train] in {}",
+            "{}: {done}; to train further, raise `epochs` under [config.train] in {}",
             run.path.display(),
             run.file(crate::runfiles::INFO_FILE).display()
         );
@@ -536,7 +541,7 @@ fn train_from(
     install_ctrl_c(training.interrupter());
     if config.train.early_stopping_patience > 0 {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
-            &LossMetric::new(),
+            &ImageLoss::default(),
             Aggregate::Mean,
             Direction::Lowest,
             Split::Valid,
@@ -550,7 +555,7 @@ fn train_from(
     }
     let train_passes = TrainPassTimes::default();
     let result = training
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metrics((AccuracyMetric::new(), ImageLoss::default()))
         .metric_train_numeric(TopKAccuracy::new(k))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_valid_numeric(TopKAccuracy::new(k))
@@ -567,6 +572,14 @@ fn train_from(
     {
         aside.keep_new();
     }
+    // Said when nothing of the new run is kept and the earlier run's files go back in place.
+    let restored = match &aside {
+        Some(a) if !a.keeps_new() => format!(
+            " (the run that was in {} before is put back as it was)",
+            run.path.display()
+        ),
+        _ => String::new(),
+    };
     if let Some(error) = result.error {
         return Err(anyhow!("training failed: {error}"));
     }
@@ -575,7 +588,7 @@ fn train_from(
         let best = crate::runfiles::kept_epoch(&checkpointed(&run, &log, config), true);
         let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
-            "training diverged: {diverged}; try a smaller learning rate than {} (optimizer.lr); {kept}",
+            "training diverged: {diverged}; try a smaller learning rate than {} (optimizer.lr); {kept}{restored}",
             config.lr()
         ));
     }
@@ -583,7 +596,7 @@ fn train_from(
         let finished = checkpointed(&run, &log, config);
         let keep_best = config.train.keep == Keep::Best;
         let epoch = crate::runfiles::kept_epoch(&finished, keep_best);
-        let kept = keep_checkpoint(&run, epoch, &model_config, config, &device);
+        let kept = keep_checkpoint(&run, epoch, &model_config, config, &device) + &restored;
         return Err(Interrupted {
             run: run.path.clone(),
             kept,

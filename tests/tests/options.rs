@@ -545,7 +545,7 @@ fn sweep_grid_mistakes_are_errors_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("sweep");
     let set_out = format!("output.dir={}", out_dir.display());
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &["--grid", "optimizer.lr=0.1", "--grid", "optimizer.lr=0.5"],
             "--grid optimizer.lr is given twice",
@@ -561,6 +561,28 @@ fn sweep_grid_mistakes_are_errors_before_anything_is_written() {
         (
             &["--grid", "train.epoch=1,2"],
             "--grid train.epoch=1: unknown key",
+        ),
+        (
+            &["--grid", "optimizer.lr=0.10,1e-1"],
+            "the value 1e-1 is listed twice (as 0.10)",
+        ),
+        (
+            &[
+                "--grid",
+                "optimizer.lr=0.1,0.5",
+                "--grid",
+                "optimizer.lr.cross_entropy=0.2",
+            ],
+            "the grid sets both optimizer.lr and optimizer.lr.cross_entropy",
+        ),
+        (
+            &[
+                "--grid",
+                "optimizer.lr=0.1,0.5",
+                "--set",
+                "optimizer.lr=0.3",
+            ],
+            "--set optimizer.lr=0.3: optimizer.lr is swept",
         ),
     ];
     for (grid, expected) in cases {

@@ -596,3 +596,27 @@ fn a_termination_signal_stops_training_like_ctrl_c() {
     let out = run_cli(&["eval", run.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{}", describe(&out));
 }
+
+/// A new run that fails before its first epoch into a directory that did not exist leaves no
+/// directory behind, and does not claim to have put an earlier run back.
+#[test]
+fn a_failed_first_run_leaves_no_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("new").join("run");
+    let out = run_cli(&[
+        "train",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        "optimizer.lr=5000",
+        "--set",
+        "optimizer.schedule=constant",
+        "--set",
+        &format!("output.dir={}", run.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("training diverged"), "{stderr}");
+    assert!(!stderr.contains("put back"), "{stderr}");
+    assert!(!run.exists(), "{} was left", run.display());
+}

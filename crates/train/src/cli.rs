@@ -383,7 +383,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sweep { config, grid, sets } => {
             let config = ExperimentConfig::load(config.path(), &sets)?;
-            crate::sweep::sweep(&config, &grid, backend)?;
+            crate::sweep::sweep(&config, &grid, &sets, backend)?;
             Ok(())
         }
         Command::Gradcheck {

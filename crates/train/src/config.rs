@@ -709,7 +709,7 @@ fn check_known(defaults: &toml::Table, path: &[&str], item: &str, from: &str) ->
 }
 
 /// Reads an override's value as TOML, falling back to a plain string.
-fn parse_value(raw: &str) -> toml::Value {
+pub fn parse_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))

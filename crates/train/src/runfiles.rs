@@ -87,6 +87,8 @@ pub struct Aside {
     backup: PathBuf,
     moved: Vec<&'static str>,
     keep_new: bool,
+    /// The directory did not exist before the new run.
+    created: bool,
 }
 
 impl Aside {
@@ -98,6 +100,11 @@ impl Aside {
     /// Whether the new run's files stay (else the earlier ones are put back on drop).
     pub fn keeps_new(&self) -> bool {
         self.keep_new
+    }
+
+    /// Whether an earlier run's files were moved aside (and are put back if the new run fails).
+    pub fn holds_earlier_run(&self) -> bool {
+        !self.moved.is_empty()
     }
 }
 
@@ -119,6 +126,10 @@ impl Drop for Aside {
             let _ = std::fs::rename(self.backup.join(name), self.run.file(name));
         }
         let _ = std::fs::remove_dir(&self.backup);
+        if self.created {
+            // Only if empty: whatever else someone put there stays.
+            let _ = std::fs::remove_dir(&self.run.path);
+        }
     }
 }
 
@@ -157,21 +168,24 @@ impl RunDir {
         self.path.join(name)
     }
 
-    /// Creates the directory (and parents), failing clearly if it cannot be written.
-    pub fn create(&self) -> Result<()> {
+    /// Creates the directory (and parents), failing clearly if it cannot be written; says
+    /// whether it did not exist before.
+    pub fn create(&self) -> Result<bool> {
+        let existed = self.path.is_dir();
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("cannot create run directory {}", self.path.display()))?;
         let probe = self.path.join(".write-test");
         std::fs::write(&probe, b"")
             .map_err(|e| anyhow!("run directory {} is not writable: {e}", self.path.display()))?;
         let _ = std::fs::remove_file(probe);
-        Ok(())
+        Ok(!existed)
     }
 
     /// Moves what an earlier run left in the directory (record, config, metrics, checkpoints,
     /// pictures) into a hidden folder, so that nothing stale sits beside the new run's files and
     /// the earlier run can be put back if the new one fails before its first epoch.
-    pub fn set_aside(&self) -> Result<Aside> {
+    /// `created`: the directory was made for the new run, and goes again if the run fails.
+    pub fn set_aside(&self, created: bool) -> Result<Aside> {
         let backup = self.file(&format!(".replaced-{}", std::process::id()));
         let mut moved = Vec::new();
         for name in RUN_FILES {
@@ -189,6 +203,7 @@ impl RunDir {
             backup,
             moved,
             keep_new: false,
+            created,
         })
     }
 

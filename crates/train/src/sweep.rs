@@ -9,7 +9,7 @@ use anyhow::{Result, anyhow, bail};
 use linclass_data::mnist::Split;
 
 use crate::backend::Backend;
-use crate::config::{ExperimentConfig, value_text};
+use crate::config::{ExperimentConfig, parse_value, value_text};
 use crate::datasets::open_split;
 use crate::eval::evaluate;
 use crate::runfiles::write_atomic;
@@ -85,12 +85,34 @@ pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<GridKey>> 
         );
     }
     for g in grid.values() {
+        // Compared as the values they set: 0.1, 0.10 and 1e-1 are one learning rate.
+        let parsed: Vec<toml::Value> = g
+            .values
+            .iter()
+            .map(|v| same_number(parse_value(v)))
+            .collect();
         for (i, v) in g.values.iter().enumerate() {
-            if g.values[..i].contains(v) {
+            if let Some(j) = parsed[..i].iter().position(|p| *p == parsed[i]) {
+                let earlier = &g.values[j];
+                let also = if earlier == v {
+                    String::new()
+                } else {
+                    format!(" (as {earlier})")
+                };
                 bail!(
-                    "{} {}: the value {v} is listed twice (each value is one training run)",
+                    "{} {}: the value {v} is listed twice{also}; each value is one training run",
                     g.from,
                     g.key
+                );
+            }
+        }
+    }
+    let keys: Vec<&String> = grid.keys().collect();
+    for a in &keys {
+        for b in &keys {
+            if b.starts_with(&format!("{a}.")) {
+                bail!(
+                    "the grid sets both {a} and {b}, which is part of it: the second would override the first in every run; keep one"
                 );
             }
         }
@@ -99,6 +121,37 @@ pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<GridKey>> 
         bail!("nothing to sweep: give --grid section.key=v1,v2 or a [sweep] grid in the config");
     }
     Ok(grid.into_values().collect())
+}
+
+/// Integers as floats, so that `1` and `1.0` compare equal.
+fn same_number(v: toml::Value) -> toml::Value {
+    match v {
+        toml::Value::Integer(i) => toml::Value::Float(i as f64),
+        other => other,
+    }
+}
+
+/// `--set` values that the grid would replace in every run: an error rather than a silent
+/// loss (the grid's values are changed with `--grid`).
+pub fn check_sets(sets: &[String], grid: &[GridKey]) -> Result<()> {
+    for set in sets {
+        let key = set.split_once('=').map_or(set.as_str(), |(k, _)| k).trim();
+        if let Some(g) = grid.iter().find(|g| {
+            g.key == key
+                || key.starts_with(&format!("{}.", g.key))
+                || g.key.starts_with(&format!("{key}."))
+        }) {
+            bail!(
+                "--set {set}: {} is swept ({} {} = {}), so every run would replace it; change the swept values with --grid {}=…",
+                g.key,
+                g.from,
+                g.key,
+                g.values.join(", "),
+                g.key
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every combination of the grid's values, as `key=value` overrides.
@@ -139,9 +192,11 @@ fn run_name(i: usize, settings: &[(String, String)]) -> String {
 pub fn sweep(
     config: &ExperimentConfig,
     grid_args: &[String],
+    sets: &[String],
     backend: Backend,
 ) -> Result<Vec<SweepRow>> {
     let grid = grid(config, grid_args)?;
+    check_sets(sets, &grid)?;
     let combos = combinations(&grid);
     let root = config.output.dir.clone();
     // Check every combination before training any, and before writing anything.

@@ -444,6 +444,7 @@ fn train_from(
         model: model_config.clone(),
         config: config.clone(),
     };
+    let mut created = false;
     let batch_size = config.train.batch_size.resolve(data.split.train.len());
     let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
     let schedule = scheduler(config, steps_per_epoch)?;
@@ -462,13 +463,13 @@ fn train_from(
             }
         }
         None => {
-            run.create()?;
+            created = run.create()?;
         }
     }
     // A new run replaces an earlier one in the same directory only once an epoch has finished.
     let mut aside = match resume {
         None => {
-            let aside = run.set_aside()?;
+            let aside = run.set_aside(created)?;
             run.save_info(&info)?;
             Some(aside)
         }
@@ -574,7 +575,7 @@ fn train_from(
     }
     // Said when nothing of the new run is kept and the earlier run's files go back in place.
     let restored = match &aside {
-        Some(a) if !a.keeps_new() => format!(
+        Some(a) if !a.keeps_new() && a.holds_earlier_run() => format!(
             " (the run that was in {} before is put back as it was)",
             run.path.display()
         ),

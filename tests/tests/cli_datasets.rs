@@ -294,3 +294,34 @@ fn random_flip_mirrors_training_images() {
         "with flips the classes are indistinguishable: {flipped}"
     );
 }
+
+/// Training reads both splits, so with no files at all one error lists both splits' files
+/// (the test split's were left out, and came as a second error once the first was fixed);
+/// `eval` needs only the test files.
+#[test]
+fn missing_files_are_listed_for_every_split_training_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "configs/cifar10.toml",
+            "--set",
+            &format!("data.dir={}", tmp.path().display()),
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for f in [
+        "batches.meta.txt",
+        "data_batch_1.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ] {
+        assert!(stderr.contains(f), "{f} not named: {stderr}");
+    }
+    assert!(!run.exists());
+}

@@ -84,7 +84,12 @@ impl DatasetKind {
 
     /// Where the files are expected when `data.dir` is empty (and where downloads go).
     pub fn default_dir(self) -> PathBuf {
-        Path::new(DATA_ROOT).join(self.name())
+        // DATA_ROOT is spelled from this crate's folder (`crates/data/../../data`): shown
+        // resolved when it exists.
+        let root = Path::new(DATA_ROOT);
+        root.canonicalize()
+            .unwrap_or_else(|_| root.to_path_buf())
+            .join(self.name())
     }
 
     /// The files published for this kind.
@@ -331,17 +336,42 @@ impl DataSource {
         split: Split,
         progress: &mut dyn FetchProgress,
     ) -> Result<PathBuf> {
+        self.ensure_splits_present(&[split], progress)
+    }
+
+    /// [`Self::ensure_present`] for both splits at once, as training reads both: one message
+    /// lists every missing file.
+    pub fn ensure_all_present(&self, progress: &mut dyn FetchProgress) -> Result<PathBuf> {
+        self.ensure_splits_present(&[Split::Train, Split::Test], progress)
+    }
+
+    fn ensure_splits_present(
+        &self,
+        splits: &[Split],
+        progress: &mut dyn FetchProgress,
+    ) -> Result<PathBuf> {
         let dir = self.resolved_dir();
         if self.kind == DatasetKind::Folder || self.is_embedded() {
             return Ok(dir);
         }
-        let missing = self.missing_for(&dir, split);
+        let missing_for = |dir: &Path| -> Vec<PathBuf> {
+            let mut all: Vec<PathBuf> = Vec::new();
+            for &split in splits {
+                for f in self.missing_for(dir, split) {
+                    if !all.contains(&f) {
+                        all.push(f);
+                    }
+                }
+            }
+            all
+        };
+        let missing = missing_for(&dir);
         if missing.is_empty() {
             return Ok(dir);
         }
         if self.download && !self.kind.remote_files().is_empty() {
             self.fetch_into(&dir, progress)?;
-            let still = self.missing_for(&dir, split);
+            let still = missing_for(&dir);
             if still.is_empty() {
                 return Ok(dir);
             }

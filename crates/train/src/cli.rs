@@ -243,8 +243,9 @@ fn run(cli: Cli) -> Result<()> {
             };
             match kept {
                 Some(e) => crate::say!(
-                    "done: {} epochs in {:.1} s; kept epoch {} ({rule}): valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
+                    "done: {} epoch{} in {:.1} s; kept epoch {} ({rule}): valid accuracy {:.2}% (top-{} {:.2}%); run saved to {}",
                     trained.epochs.len(),
+                    if trained.epochs.len() == 1 { "" } else { "s" },
                     total,
                     e.epoch,
                     100.0 * e.valid.accuracy,

@@ -421,7 +421,10 @@ fn train_from(
     let device = backend.device()?;
     let config = &with_absolute_data_dir(config);
     let run = RunDir::new(&config.output.dir);
-    // Everything that can fail on the data fails before the run directory is touched.
+    // Everything that can fail on the data fails before the run directory is touched; the
+    // files of both splits are looked for first, so that one message lists all that is missing.
+    crate::datasets::source(&config.data, config.train.seed)
+        .ensure_all_present(&mut crate::progress::DownloadBar::default())?;
     let data = open_training(&config.data, config.train.seed)?;
     check_test_split(&config.data, config.train.seed, &data.set)?;
 

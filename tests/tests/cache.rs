@@ -297,3 +297,66 @@ fn skipped_files_leave_no_cache_but_the_images_read_are_right() {
     assert_eq!(skipped, run(&clean, "clean", "data.folder.cache=false"));
     assert_eq!(cache_files(&cache).len(), 1, "{:?}", cache_files(&cache));
 }
+
+/// `data cache` lists what the cache folder holds (each version of a folder keeps its own
+/// file) and `--clear` removes those files and nothing else in the folder.
+#[test]
+fn data_cache_lists_the_files_and_clear_removes_only_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cache = tmp.path().join("cache");
+    write_folder(&data, 2, 5);
+    info(&data, &cache, &[]);
+    // Another version of the folder: a second file.
+    write_folder(&data, 2, 6);
+    info(&data, &cache, &[]);
+    // Two versions, each with its training and its test part.
+    let ours = cache_files(&cache);
+    assert_eq!(ours.len(), 4, "{ours:?}");
+    std::fs::write(cache.join("notes.txt"), "kept").unwrap();
+    std::fs::write(cache.join("short"), b"LCCACHE1").unwrap();
+
+    let data_cache = |extra: &[&str]| {
+        let mut args = vec!["data", "cache"];
+        args.extend(extra);
+        let out = linclass_command(&repo_root(), &args)
+            .env("LINCLASS_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = data_cache(&[]);
+    let lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains(" images of 3×16×16, "))
+        .collect();
+    assert_eq!(lines.len(), 4, "{listed}");
+    let images: usize = lines
+        .iter()
+        .map(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(images, 10 + 12, "{listed}");
+    assert!(listed.contains("4 cache file(s)"), "{listed}");
+    assert!(
+        !listed.contains("notes.txt") && !listed.contains("short"),
+        "{listed}"
+    );
+
+    let cleared = data_cache(&["--clear"]);
+    assert!(cleared.contains("removed 4 cache file(s)"), "{cleared}");
+    assert_eq!(
+        cache_files(&cache),
+        vec![cache.join("notes.txt"), cache.join("short")]
+    );
+    assert!(data_cache(&[]).contains("0 cache file(s)"));
+    // The next read builds it again.
+    let (text, _) = info(&data, &cache, &[]);
+    assert!(train_line(&text).contains("stored them"), "{text}");
+}

@@ -84,6 +84,53 @@ pub fn cache_dir() -> Option<PathBuf> {
         .map(|home| PathBuf::from(home).join(".cache").join("linclass"))
 }
 
+/// One cache file found in the cache folder: what its header says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheFile {
+    pub path: PathBuf,
+    /// Size on disk, bytes.
+    pub bytes: u64,
+    /// Channels, height, width of its images.
+    pub shape: [usize; 3],
+    /// Number of images.
+    pub images: u64,
+}
+
+/// The cache files in `dir` (files that start with this format's magic and header; anything
+/// else in the folder is not one), sorted by path.
+///
+/// Errors: the folder exists but cannot be listed.
+pub fn list(dir: &Path) -> Result<Vec<CacheFile>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DataError::io(dir, e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        let mut header = [0u8; HEADER];
+        let read = std::fs::File::open(&path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+        if read.is_err() || &header[..8] != MAGIC {
+            continue;
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().unwrap()) as usize;
+        found.push(CacheFile {
+            path,
+            bytes: meta.len(),
+            shape: [u32_at(40), u32_at(44), u32_at(48)],
+            images: u64::from_le_bytes(header[52..60].try_into().unwrap()),
+        });
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
+}
+
 /// The cache key of `files` (per class, in order) decoded to `shape`.
 ///
 /// Errors: a file's metadata cannot be read.

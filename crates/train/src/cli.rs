@@ -183,6 +183,13 @@ enum DataCommand {
         #[arg(long, requires = "mirrors")]
         only_mirrors: bool,
     },
+    /// List the decoded-image cache files (each folder version keeps its own), or remove them.
+    Cache {
+        /// Remove every cache file (they are rebuilt by the next read of their folder); other
+        /// files in the cache folder are left alone.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Print what a config's data section finds: samples per split, classes, shape, paths.
     Info {
         #[command(flatten)]
@@ -441,6 +448,7 @@ fn command_parts(command: DataCommand) -> crate::datainfo::DataAction {
             mirrors,
             official: !only_mirrors,
         },
+        DataCommand::Cache { clear } => crate::datainfo::DataAction::Cache { clear },
         DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info {
             config: config.path().to_path_buf(),
             sets,

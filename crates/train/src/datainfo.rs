@@ -22,10 +22,14 @@ pub enum DataAction {
         config: PathBuf,
         sets: Vec<String>,
     },
+    Cache {
+        clear: bool,
+    },
 }
 
 pub fn run(action: DataAction) -> Result<()> {
     match action {
+        DataAction::Cache { clear } => cache(clear),
         DataAction::Fetch {
             dataset,
             dir,
@@ -156,4 +160,43 @@ fn print_counts(train: &ImageSet, test: &ImageSet) {
             b.get(i).copied().unwrap_or(0)
         );
     }
+}
+
+/// `data cache`: lists the decoded-image cache files with their images and sizes; `clear`
+/// removes them. A command that has one mapped keeps reading it (the file goes when it ends).
+fn cache(clear: bool) -> Result<()> {
+    let dir = linclass_data::cache::cache_dir()
+        .ok_or_else(|| anyhow!("no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME"))?;
+    let files = linclass_data::cache::list(&dir)?;
+    let mb = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
+    if clear {
+        for f in &files {
+            std::fs::remove_file(&f.path)
+                .map_err(|e| anyhow!("cannot remove {}: {e}", f.path.display()))?;
+        }
+        crate::say!(
+            "removed {} cache file(s), {:.1} MB, from {}",
+            files.len(),
+            mb(total),
+            dir.display()
+        );
+        return Ok(());
+    }
+    crate::say!("cache folder: {}", dir.display());
+    for f in &files {
+        let [c, h, w] = f.shape;
+        crate::say!(
+            "  {}  {} images of {c}×{h}×{w}, {:.1} MB",
+            f.path.file_name().unwrap_or_default().to_string_lossy(),
+            f.images,
+            mb(f.bytes)
+        );
+    }
+    crate::say!(
+        "{} cache file(s), {:.1} MB (`linclass data cache --clear` removes them)",
+        files.len(),
+        mb(total)
+    );
+    Ok(())
 }

@@ -421,8 +421,9 @@ fn sweep_ranks_by_validation_and_tests_only_the_choice() {
         )
         .is_ok()
     );
-    // The valid accuracy of each row is that of the epoch its run kept.
+    // The valid accuracy of each row is that of the epoch its run kept; each run has its curves.
     for r in &rows {
+        assert!(Path::new(r[7]).join("curves.png").is_file(), "{r:?}");
         let metrics = std::fs::read_to_string(Path::new(r[7]).join("metrics.csv")).unwrap();
         let kept = metrics.lines().find(|l| l.ends_with(",1")).unwrap();
         let kept_valid: f64 = kept.split(',').nth(5).unwrap().parse().unwrap();

@@ -251,6 +251,8 @@ pub fn sweep(
                 continue;
             }
         };
+        // Each combination is a run like any other, curves included.
+        crate::visuals::write_curves(&trained.run, &trained.info)?;
         // The metrics of the epoch the run kept: the model that the test would see.
         let kept = trained
             .epochs

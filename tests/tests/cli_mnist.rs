@@ -229,11 +229,38 @@ fn bad_input_gives_one_line_errors_and_exit_2() {
 #[test]
 fn a_config_given_both_ways_is_refused_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
-    for command in ["train", "sweep", "bench"] {
-        let out = linclass(tmp.path(), &[command, "a.toml", "--config", "b.toml"]);
+    for command in [
+        &["train"][..],
+        &["sweep"],
+        &["bench"],
+        &["gradcheck"],
+        &["data", "info"],
+    ] {
+        let args: Vec<&str> = command
+            .iter()
+            .copied()
+            .chain(["a.toml", "--config", "b.toml"])
+            .collect();
+        let out = linclass(tmp.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("cannot be used with"), "{stderr}");
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
+}
+
+#[test]
+fn bench_synthetic_is_refused_for_a_dataset_without_a_stand_in() {
+    let out = linclass(
+        &repo_root(),
+        &["bench", "configs/mnist.toml", "--synthetic"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "only cifar10, imagenet32 and imagenet64 have synthetic stand-ins, not mnist"
+        ),
+        "{stderr}"
+    );
 }

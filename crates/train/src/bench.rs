@@ -240,6 +240,15 @@ pub fn run(
     let mut dataset = config.data.source.name().to_string();
     let stand_in = Path::new(&config.data.dir).join(SYNTHETIC_MARK);
     let missing = !source.missing_in(&source.resolved_dir()).is_empty() || stand_in.exists();
+    {
+        use linclass_data::DatasetKind::{Cifar10, Imagenet32, Imagenet64};
+        if synthetic && !matches!(config.data.source, Cifar10 | Imagenet32 | Imagenet64) {
+            anyhow::bail!(
+                "bench --synthetic: only cifar10, imagenet32 and imagenet64 have synthetic stand-ins, not {}",
+                config.data.source.name()
+            );
+        }
+    }
     if synthetic && missing {
         use linclass_data::DatasetKind;
         match config.data.source {
@@ -264,10 +273,8 @@ pub fn run(
                 }
                 config.data.dir = dir.display().to_string();
             }
-            other => anyhow::bail!(
-                "bench --synthetic: only cifar10, imagenet32 and imagenet64 have synthetic stand-ins, not {}",
-                other.name()
-            ),
+            // Refused above.
+            _ => {}
         }
         dataset.push_str("-synthetic");
     }

@@ -71,6 +71,9 @@ impl CacheStatus {
     }
 }
 
+/// Why there is no cache folder, when [`cache_dir`] finds none.
+pub const NO_CACHE_DIR: &str = "no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME";
+
 /// The folder holding cache files (see the module documentation), if one is known.
 pub fn cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("LINCLASS_CACHE").filter(|d| !d.is_empty()) {
@@ -119,12 +122,19 @@ pub fn list(dir: &Path) -> Result<Vec<CacheFile>> {
         if read.is_err() || &header[..8] != MAGIC {
             continue;
         }
-        let u32_at = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().unwrap()) as usize;
+        let byte = |i: usize| header[i];
+        let u32_at =
+            |i: usize| u32::from_le_bytes([byte(i), byte(i + 1), byte(i + 2), byte(i + 3)]);
+        let images = u64::from(u32_at(52)) | (u64::from(u32_at(56)) << 32);
         found.push(CacheFile {
             path,
             bytes: meta.len(),
-            shape: [u32_at(40), u32_at(44), u32_at(48)],
-            images: u64::from_le_bytes(header[52..60].try_into().unwrap()),
+            shape: [
+                u32_at(40) as usize,
+                u32_at(44) as usize,
+                u32_at(48) as usize,
+            ],
+            images,
         });
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));

@@ -296,9 +296,7 @@ pub fn read(dir: &Path, split: Split, size: usize, cache: bool) -> Result<(Image
     let classes = class_names(dir)?;
     let cache_dir = match (cache, crate::cache::cache_dir()) {
         (false, _) => Err("data.folder.cache = false".to_string()),
-        (true, None) => {
-            Err("no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME".to_string())
-        }
+        (true, None) => Err(crate::cache::NO_CACHE_DIR.to_string()),
         (true, Some(d)) => Ok(d),
     };
     let status = match cache_dir {

@@ -553,7 +553,7 @@ pub fn read_folder(
         (skipped, notes),
     )?;
     read.cache = CacheStatus::Off(if options.cache {
-        "no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME".into()
+        crate::cache::NO_CACHE_DIR.into()
     } else {
         "data.folder.cache = false".into()
     });

@@ -166,7 +166,7 @@ fn print_counts(train: &ImageSet, test: &ImageSet) {
 /// removes them. A command that has one mapped keeps reading it (the file goes when it ends).
 fn cache(clear: bool) -> Result<()> {
     let dir = linclass_data::cache::cache_dir()
-        .ok_or_else(|| anyhow!("no cache folder: set LINCLASS_CACHE, XDG_CACHE_HOME or HOME"))?;
+        .ok_or_else(|| anyhow!(linclass_data::cache::NO_CACHE_DIR))?;
     let files = linclass_data::cache::list(&dir)?;
     let mb = |bytes: u64| bytes as f64 / (1 << 20) as f64;
     let total: u64 = files.iter().map(|f| f.bytes).sum();

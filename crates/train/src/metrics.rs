@@ -52,25 +52,27 @@ impl Adaptor<BatchLossInput> for ClassificationOutput {
     }
 }
 
-/// The loss per image: each batch's mean weighted by its number of images, so that the epoch's
-/// value is the mean over all of its images. Reported as "Loss", as Burn's `LossMetric`.
+/// What a per-image metric measures on one batch: the mean over its images, and how many
+/// images that is (the weight of the batch in the epoch's value).
+pub trait PerImage: Clone + Send + Sync {
+    type Input;
+    fn batch_mean(&self, input: &Self::Input) -> Result<(f64, usize), TensorReadError>;
+}
+
+/// A metric whose epoch value is the mean over the epoch's images: each batch's mean weighted
+/// by its number of images.
 #[derive(Clone)]
-pub struct ImageLoss {
+pub struct ImageMean<P> {
+    measure: P,
     name: MetricName,
+    unit: Option<&'static str>,
+    precision: usize,
+    higher_is_better: bool,
     state: NumericMetricState,
 }
 
-impl Default for ImageLoss {
-    fn default() -> Self {
-        Self {
-            name: Arc::new(crate::progress::LOSS.to_string()),
-            state: NumericMetricState::default(),
-        }
-    }
-}
-
-impl Metric for ImageLoss {
-    type Input = BatchLossInput;
+impl<P: PerImage> Metric for ImageMean<P> {
+    type Input = P::Input;
 
     fn name(&self) -> MetricName {
         self.name.clone()
@@ -78,19 +80,19 @@ impl Metric for ImageLoss {
 
     fn attributes(&self) -> MetricAttributes {
         NumericAttributes {
-            unit: None,
-            higher_is_better: false,
+            unit: self.unit.map(str::to_string),
+            higher_is_better: self.higher_is_better,
         }
         .into()
     }
 
     fn update(
         &mut self,
-        input: &BatchLossInput,
+        input: &P::Input,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let loss = input.loss.clone().mean().try_into_scalar::<f64>()?;
-        self.state.update(loss, input.images);
+        let (mean, images) = self.measure.batch_mean(input)?;
+        self.state.update(mean, images);
         Ok(self.state.compute_update(self.format()))
     }
 
@@ -103,13 +105,17 @@ impl Metric for ImageLoss {
     }
 }
 
-impl ImageLoss {
+impl<P> ImageMean<P> {
     fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).precision(4)
+        let format = FormatOptions::new(self.name.clone()).precision(self.precision);
+        match self.unit {
+            Some(unit) => format.unit(unit),
+            None => format,
+        }
     }
 }
 
-impl Numeric for ImageLoss {
+impl<P: PerImage> Numeric for ImageMean<P> {
     fn value(&self) -> Option<NumericEntry> {
         Some(self.state.current_value())
     }
@@ -123,20 +129,69 @@ impl Numeric for ImageLoss {
     }
 }
 
-/// Percentage of images whose label is among the k best-scoring classes (ties go to the
-/// lower class index, as in `eval`).
+/// The batch's mean loss.
 #[derive(Clone)]
-pub struct TopKAccuracy {
-    k: usize,
-    name: MetricName,
-    state: NumericMetricState,
+pub struct MeanLoss;
+
+impl PerImage for MeanLoss {
+    type Input = BatchLossInput;
+
+    fn batch_mean(&self, input: &BatchLossInput) -> Result<(f64, usize), TensorReadError> {
+        let loss = input.loss.clone().mean().try_into_scalar::<f64>()?;
+        Ok((loss, input.images))
+    }
 }
+
+/// The loss per image, reported as "Loss" as Burn's `LossMetric` (which weighted each batch's
+/// mean by 1).
+pub type ImageLoss = ImageMean<MeanLoss>;
+
+impl Default for ImageLoss {
+    fn default() -> Self {
+        Self {
+            measure: MeanLoss,
+            name: Arc::new(crate::progress::LOSS.to_string()),
+            unit: None,
+            precision: 4,
+            higher_is_better: false,
+            state: NumericMetricState::default(),
+        }
+    }
+}
+
+/// Percentage of the batch's images whose label is among the k best-scoring classes (ties go
+/// to the lower class index, as in `eval`).
+#[derive(Clone)]
+pub struct TopK(usize);
+
+impl PerImage for TopK {
+    type Input = ScoresInput;
+
+    fn batch_mean(&self, input: &ScoresInput) -> Result<(f64, usize), TensorReadError> {
+        let [batch, classes] = input.scores.dims();
+        let scores = input.scores.clone().try_into_data_as::<f32>()?;
+        let labels = input.targets.clone().try_into_data_as::<i64>()?;
+        let hits = count_top_k(
+            scores.as_slice::<f32>()?,
+            classes,
+            labels.as_slice::<i64>()?,
+            self.0,
+        );
+        Ok((100.0 * hits as f64 / batch.max(1) as f64, batch))
+    }
+}
+
+/// Top-k accuracy in percent.
+pub type TopKAccuracy = ImageMean<TopK>;
 
 impl TopKAccuracy {
     pub fn new(k: usize) -> Self {
         Self {
-            k,
+            measure: TopK(k),
             name: Arc::new(name(k)),
+            unit: Some("%"),
+            precision: 2,
+            higher_is_better: true,
             state: NumericMetricState::default(),
         }
     }
@@ -156,69 +211,6 @@ pub fn count_top_k(scores: &[f32], classes: usize, labels: &[i64], k: usize) -> 
             usize::try_from(label).is_ok_and(|t| t < row.len() && rank(row, t) < k)
         })
         .count()
-}
-
-impl Metric for TopKAccuracy {
-    type Input = ScoresInput;
-
-    fn name(&self) -> MetricName {
-        self.name.clone()
-    }
-
-    fn attributes(&self) -> MetricAttributes {
-        NumericAttributes {
-            unit: Some("%".to_string()),
-            higher_is_better: true,
-        }
-        .into()
-    }
-
-    fn update(
-        &mut self,
-        input: &ScoresInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
-        let [batch, classes] = input.scores.dims();
-        let scores = input.scores.clone().try_into_data_as::<f32>()?;
-        let labels = input.targets.clone().try_into_data_as::<i64>()?;
-        let hits = count_top_k(
-            scores.as_slice::<f32>()?,
-            classes,
-            labels.as_slice::<i64>()?,
-            self.k,
-        );
-        self.state
-            .update(100.0 * hits as f64 / batch.max(1) as f64, batch);
-        Ok(self.state.compute_update(self.format()))
-    }
-
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        Ok(self.state.compute_final(self.format()))
-    }
-
-    fn clear(&mut self) {
-        self.state.reset()
-    }
-}
-
-impl TopKAccuracy {
-    fn format(&self) -> FormatOptions {
-        FormatOptions::new(self.name.clone()).unit("%").precision(2)
-    }
-}
-
-impl Numeric for TopKAccuracy {
-    fn value(&self) -> Option<NumericEntry> {
-        Some(self.state.current_value())
-    }
-
-    fn running_value(&self) -> Option<NumericEntry> {
-        Some(self.state.running_value())
-    }
-
-    fn final_value(&self) -> NumericEntry {
-        self.state.final_value()
-    }
 }
 
 #[cfg(test)]

@@ -208,6 +208,14 @@ pub fn cifar_pixels(label: usize, i: usize) -> Vec<u8> {
     px
 }
 
+/// The record files of CIFAR-10's binary release: the five training batches, then the test one.
+pub fn cifar10_files() -> Vec<String> {
+    (1..=5)
+        .map(|i| format!("data_batch_{i}.bin"))
+        .chain(["test_batch.bin".to_string()])
+        .collect()
+}
+
 /// Writes a CIFAR-10 binary folder (`cifar-10-batches-bin`) under `root`, `per_file` records
 /// in each of the six files.
 pub fn write_cifar10(root: &Path, per_file: usize) -> PathBuf {
@@ -226,11 +234,7 @@ pub fn write_cifar10(root: &Path, per_file: usize) -> PathBuf {
         "truck",
     ];
     std::fs::write(dir.join("batches.meta.txt"), names.join("\n") + "\n\n").unwrap();
-    let files: Vec<String> = (1..=5)
-        .map(|i| format!("data_batch_{i}.bin"))
-        .chain(["test_batch.bin".to_string()])
-        .collect();
-    for (f, name) in files.iter().enumerate() {
+    for (f, name) in cifar10_files().iter().enumerate() {
         let mut bytes = Vec::new();
         for i in 0..per_file {
             let label = (i + f) % 10;

@@ -7,7 +7,8 @@ use linclass_data::idx::encode_idx;
 use linclass_data::mnist::{self, DIGITS, Split};
 use linclass_data::official::Expect;
 use linclass_tests::{
-    describe, linclass, mnist_dir, repo_root, write_cifar10, write_cifar100, write_gz,
+    cifar10_files, describe, linclass, mnist_dir, repo_root, write_cifar10, write_cifar100,
+    write_gz,
 };
 
 /// Trains with `sets` and returns the parsed `eval --json` of the run.
@@ -244,11 +245,7 @@ fn data_info_reports_splits_and_classes() {
 fn random_flip_mirrors_training_images() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_cifar10(tmp.path(), 200);
-    let files: Vec<String> = (1..=5)
-        .map(|i| format!("data_batch_{i}.bin"))
-        .chain(["test_batch.bin".to_string()])
-        .collect();
-    for (f, name) in files.iter().enumerate() {
+    for (f, name) in cifar10_files().iter().enumerate() {
         let mut bytes = Vec::new();
         for i in 0..200usize {
             let label = i % 2;

@@ -234,41 +234,34 @@ fn names_files_and_their_errors() {
 /// One npz archive as the downsampled ImageNet release has them: `data` u8 [N, 3·s·s] and
 /// `labels` (int64, 1…1000), plus `mean` in training archives (ignored).
 fn write_npz(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
-    write_npz_ordered(path, data, labels, dim, npyz::Order::C);
+    write_npz_with(path, data, labels, dim, Default::default(), npyz::Order::C);
 }
 
 /// [`write_npz`] without compression (as `np.savez`).
 fn write_npz_stored(path: &Path, data: &[u8], labels: &[i64], dim: u64) {
-    use npyz::WriterBuilder;
     let stored =
         zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
-    let mut w = npz
-        .array::<u8>("data", stored)
-        .unwrap()
-        .default_dtype()
-        .shape(&[labels.len() as u64, dim])
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-    let mut w = npz
-        .array::<i64>("labels", stored)
-        .unwrap()
-        .default_dtype()
-        .shape(&[labels.len() as u64])
-        .begin_nd()
-        .unwrap();
-    w.extend(labels.iter().copied()).unwrap();
-    w.finish().unwrap();
+    write_npz_with(path, data, labels, dim, stored, npyz::Order::C);
 }
 
 /// [`write_npz`] with `data`'s header saying `order` (the bytes are written as given).
 fn write_npz_ordered(path: &Path, data: &[u8], labels: &[i64], dim: u64, order: npyz::Order) {
+    write_npz_with(path, data, labels, dim, Default::default(), order);
+}
+
+/// [`write_npz`] with the zip entries' options and `data`'s order given.
+fn write_npz_with(
+    path: &Path,
+    data: &[u8],
+    labels: &[i64],
+    dim: u64,
+    entry: zip::write::FileOptions,
+    order: npyz::Order,
+) {
     use npyz::WriterBuilder;
     let mut npz = npyz::npz::NpzWriter::create(path).unwrap();
     let mut w = npz
-        .array::<u8>("data", Default::default())
+        .array::<u8>("data", entry)
         .unwrap()
         .default_dtype()
         .shape(&[labels.len() as u64, dim])
@@ -278,7 +271,7 @@ fn write_npz_ordered(path: &Path, data: &[u8], labels: &[i64], dim: u64, order: 
     w.extend(data.iter().copied()).unwrap();
     w.finish().unwrap();
     let mut w = npz
-        .array::<i64>("labels", Default::default())
+        .array::<i64>("labels", entry)
         .unwrap()
         .default_dtype()
         .shape(&[labels.len() as u64])

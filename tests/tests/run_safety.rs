@@ -93,6 +93,28 @@ fn ask_for_epochs(run: &Path, epochs: usize) {
 }
 
 /// Runs a command that must fail with one error line (status 2, no panic) containing `expect`.
+/// `train` on MNIST at a rate that diverges in the first epoch, into `run`.
+fn diverging_mnist(run: &Path) -> Vec<String> {
+    [
+        "train",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        "optimizer.lr=5000",
+        "--set",
+        "optimizer.schedule=constant",
+        "--set",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([format!("output.dir={}", run.display())])
+    .collect()
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 fn fails(args: &[&str], expect: &[&str]) {
     let out = run_cli(args);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
@@ -400,17 +422,7 @@ fn an_exploding_loss_is_divergence_and_the_best_epoch_before_it_is_kept() {
     assert!(json["top1"].as_f64().unwrap() > 0.15, "{json}");
 
     // Cross-entropy at an absurd rate: the bound is 100 × ln 10.
-    let out = run_cli(&[
-        "train",
-        "--set",
-        "data.train_limit=3000",
-        "--set",
-        "optimizer.lr=5000",
-        "--set",
-        "optimizer.schedule=constant",
-        "--set",
-        &format!("output.dir={}", tmp.path().join("ce").display()),
-    ]);
+    let out = run_cli(&as_strs(&diverging_mnist(&tmp.path().join("ce"))));
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ln 10"), "{stderr}");
@@ -450,17 +462,7 @@ fn a_new_run_that_fails_before_its_first_epoch_leaves_the_earlier_run() {
     let before = hashes(&run);
     // MNIST into the same directory at an absurd rate: diverges in its first epoch.
     fails(
-        &[
-            "train",
-            "--set",
-            "data.train_limit=3000",
-            "--set",
-            "optimizer.lr=5000",
-            "--set",
-            "optimizer.schedule=constant",
-            "--set",
-            &format!("output.dir={}", run.display()),
-        ],
+        &as_strs(&diverging_mnist(&run)),
         &[
             "training diverged",
             "no epoch finished",
@@ -603,17 +605,7 @@ fn a_termination_signal_stops_training_like_ctrl_c() {
 fn a_failed_first_run_leaves_no_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("new").join("run");
-    let out = run_cli(&[
-        "train",
-        "--set",
-        "data.train_limit=3000",
-        "--set",
-        "optimizer.lr=5000",
-        "--set",
-        "optimizer.schedule=constant",
-        "--set",
-        &format!("output.dir={}", run.display()),
-    ]);
+    let out = run_cli(&as_strs(&diverging_mnist(&run)));
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("training diverged"), "{stderr}");

@@ -262,6 +262,17 @@ fn run(cli: Cli) -> Result<()> {
                 ),
                 None => crate::say!("run saved to {}", trained.run.path.display()),
             }
+            if let Some(r) = &trained.info.refit {
+                crate::say!(
+                    "refit: model.bpk is now trained on all {} images for {} epoch{} in {:.1} s (last epoch: train loss {:.4}, acc {:.2}%); the validation figures above are the first fit's",
+                    r.images,
+                    r.epochs,
+                    if r.epochs == 1 { "" } else { "s" },
+                    r.seconds,
+                    r.train_loss,
+                    100.0 * r.train_accuracy
+                );
+            }
             Ok(())
         }
         Command::Eval { run, json } => {

@@ -277,6 +277,10 @@ pub struct TrainConfig {
     pub shuffle: bool,
     /// Which epoch's model becomes the run's record: "best" (lowest validation loss) or "last".
     pub keep: Keep,
+    /// After the run, train again from the start on the training and validation parts
+    /// together for the kept epoch's number of epochs (same schedule, seed and settings), and
+    /// make that the run's record (scikit-learn's `refit`).
+    pub refit: bool,
 }
 
 /// Which epoch's model a run keeps as its record.
@@ -299,6 +303,7 @@ impl Default for TrainConfig {
             seed: 42,
             shuffle: true,
             keep: Keep::Best,
+            refit: false,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod pictures;
 pub mod predict;
 pub mod progress;
+pub mod refit;
 pub mod runfiles;
 pub mod sweep;
 pub mod training;

@@ -151,6 +151,10 @@ pub struct RunInfo {
     pub data: DataSummary,
     pub model: LinearClassifierConfig,
     pub config: ExperimentConfig,
+    /// Present once `train.refit` has trained `model.bpk` on the training and validation
+    /// parts together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refit: Option<crate::refit::RefitSummary>,
 }
 
 /// A run directory on disk.

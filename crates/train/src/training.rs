@@ -30,7 +30,7 @@ use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::backend::Backend;
 use crate::config::{ExperimentConfig, Keep, LossKind, Schedule};
-use crate::datasets::{check_test_split, open_training};
+use crate::datasets::{TrainingData, check_test_split, open_training};
 use crate::metrics::{ImageLoss, TopKAccuracy};
 use crate::progress::{EpochLog, Progress, TrainPassTimes};
 use crate::runfiles::{DataSummary, EpochRecord, METRICS_FILE, RunDir, RunInfo};
@@ -244,6 +244,9 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
         .map(|t| crate::runfiles::read_metrics_csv(&t).0.len())
         .unwrap_or(0);
     if finished >= epochs || last_checkpoint(&run, epochs) == Some(epochs) {
+        if info.config.train.refit && info.refit.is_none() && finished > 0 {
+            return refit_finished(run, info, backend, quiet);
+        }
         let done = if epochs == 1 {
             "its one epoch is done".to_string()
         } else {
@@ -260,6 +263,61 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
     let mut config = info.config.clone();
     config.output.dir = run.path.clone();
     train_from(&config, backend, quiet, Some((done, info)))
+}
+
+/// Runs the refit of a run whose epochs are all done but whose refit did not finish.
+fn refit_finished(
+    run: RunDir,
+    mut info: RunInfo,
+    backend: Backend,
+    quiet: bool,
+) -> Result<Trained> {
+    let device = backend.device()?;
+    let config = &info.config;
+    crate::datasets::source(&config.data, config.train.seed)
+        .ensure_all_present(&mut crate::progress::DownloadBar::default())?;
+    let data = open_training(&config.data, config.train.seed)?;
+    let changes = data_changes(&info, &run_info(config, backend, &data));
+    if !changes.is_empty() {
+        bail!(
+            "cannot refit {}: the data changed since the run ({}); train a new run",
+            run.path.display(),
+            changes.join("; ")
+        );
+    }
+    let (epochs, recorded) = std::fs::read_to_string(run.file(METRICS_FILE))
+        .map(|t| crate::runfiles::read_metrics_csv(&t))
+        .map_err(|e| anyhow!("{}: {e}", run.file(METRICS_FILE).display()))?;
+    let kept = recorded
+        .or_else(|| crate::runfiles::kept_epoch(&epochs, config.train.keep == Keep::Best))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: no finished epoch is recorded, nothing to refit",
+                run.file(METRICS_FILE).display()
+            )
+        })?;
+    if !quiet {
+        let done = match epochs.len() {
+            1 => "its one epoch is done".to_string(),
+            n => format!("all {n} epochs are done"),
+        };
+        crate::say!("resuming {}: {done}, its refit is not", run.path.display());
+    }
+    let refit = Refit {
+        set: Arc::new(data.set),
+        normalization: &data.normalization,
+        indices: [data.split.train.as_slice(), &data.split.valid].concat(),
+        epoch: kept,
+    };
+    let model = refit.run(&run, &mut info, &device, quiet)?;
+    Ok(Trained {
+        run,
+        info,
+        epochs,
+        kept: Some(kept),
+        train_pass_seconds: Vec::new(),
+        model,
+    })
 }
 
 /// The last epoch whose model, optimizer and scheduler checkpoints all exist.
@@ -396,7 +454,7 @@ impl std::error::Error for Interrupted {}
 /// The interrupter of the training in progress, stopped by Ctrl-C.
 static CURRENT: Mutex<Option<Interrupter>> = Mutex::new(None);
 
-fn install_ctrl_c(interrupter: Interrupter) {
+pub(crate) fn install_ctrl_c(interrupter: Interrupter) {
     static INSTALLED: Once = Once::new();
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(interrupter);
     INSTALLED.call_once(|| {
@@ -407,6 +465,29 @@ fn install_ctrl_c(interrupter: Interrupter) {
             }
         });
     });
+}
+
+/// What `run.toml` records of a run of `config` on `data`.
+fn run_info(config: &ExperimentConfig, backend: Backend, data: &TrainingData) -> RunInfo {
+    let classes = data.set.classes().to_vec();
+    RunInfo {
+        backend: backend.name().to_string(),
+        model: LinearClassifierConfig {
+            input_shape: data.set.shape(),
+            num_classes: classes.len(),
+            bias: config.model.bias,
+            init: config.model.init,
+            init_std: config.model.init_std,
+        },
+        classes,
+        normalization: data.normalization.clone(),
+        data: DataSummary {
+            train: data.split.train.len(),
+            valid: data.split.valid.len(),
+        },
+        config: config.clone(),
+        refit: None,
+    }
 }
 
 /// Trains from scratch, or (`resume`: the last good checkpoint's epoch and the run's recorded
@@ -428,25 +509,8 @@ fn train_from(
     let data = open_training(&config.data, config.train.seed)?;
     check_test_split(&config.data, config.train.seed, &data.set)?;
 
-    let classes = data.set.classes().to_vec();
-    let model_config = LinearClassifierConfig {
-        input_shape: data.set.shape(),
-        num_classes: classes.len(),
-        bias: config.model.bias,
-        init: config.model.init,
-        init_std: config.model.init_std,
-    };
-    let info = RunInfo {
-        backend: backend.name().to_string(),
-        classes: classes.clone(),
-        normalization: data.normalization.clone(),
-        data: DataSummary {
-            train: data.split.train.len(),
-            valid: data.split.valid.len(),
-        },
-        model: model_config.clone(),
-        config: config.clone(),
-    };
+    let info = run_info(config, backend, &data);
+    let model_config = info.model.clone();
     let mut created = false;
     let batch_size = config.train.batch_size.resolve(data.split.train.len());
     let steps_per_epoch = data.split.train.len().div_ceil(batch_size);
@@ -502,7 +566,7 @@ fn train_from(
     device.seed(config.train.seed);
     let autodiff = device.clone().autodiff();
     let set = Arc::new(data.set);
-    let batcher = ImageBatcher::new(set, &data.normalization);
+    let batcher = ImageBatcher::new(set.clone(), &data.normalization);
     let train_loader = EpochLoader::new(
         batcher.clone(),
         data.split.train.clone(),
@@ -627,6 +691,20 @@ fn train_from(
         _ => result.model.classifier,
     };
     run.save_model(model.clone())?;
+    let mut info = info;
+    let model = match kept {
+        Some(epoch) if config.train.refit => {
+            let all = [data.split.train.as_slice(), &data.split.valid].concat();
+            let refit = Refit {
+                set,
+                normalization: &data.normalization,
+                indices: all,
+                epoch,
+            };
+            refit.run(&run, &mut info, &device, quiet)?
+        }
+        _ => model,
+    };
     Ok(Trained {
         run,
         info,
@@ -635,4 +713,64 @@ fn train_from(
         train_pass_seconds: train_passes.seconds(),
         model,
     })
+}
+
+/// A `train.refit` to run once the validated model of `epoch` is saved as the run's record.
+struct Refit<'a> {
+    set: Arc<linclass_data::ImageSet>,
+    normalization: &'a linclass_data::Normalization,
+    /// The training and validation parts together.
+    indices: Vec<u32>,
+    epoch: usize,
+}
+
+impl Refit<'_> {
+    /// Refits, then saves the model and records the refit in `run.toml`. If the refit does
+    /// not finish, the validated model stays the run's record and the error says so.
+    fn run(
+        self,
+        run: &RunDir,
+        info: &mut RunInfo,
+        device: &Device,
+        quiet: bool,
+    ) -> Result<LinearClassifier> {
+        let config = &info.config;
+        let validated = format!(
+            "model.bpk is the validated model of epoch {} (trained without the validation part)",
+            self.epoch
+        );
+        let result = crate::refit::refit(
+            config,
+            self.set,
+            self.normalization,
+            self.indices,
+            &info.model,
+            self.epoch,
+            device,
+            quiet,
+        );
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let (model, summary) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                return Err(match crate::refit::stopped(&e) {
+                    Some(crate::refit::RefitStopped::Interrupted { .. }) => Interrupted {
+                        run: run.path.clone(),
+                        kept: format!("{e}; {validated}; `--resume` refits it again"),
+                        resumable: true,
+                    }
+                    .into(),
+                    Some(crate::refit::RefitStopped::Diverged(_)) => anyhow!(
+                        "{e}; {validated}; try a smaller learning rate than {} (optimizer.lr) or train.refit = false",
+                        config.lr()
+                    ),
+                    None => e.context(validated),
+                });
+            }
+        };
+        run.save_model(model.clone())?;
+        info.refit = Some(summary);
+        run.save_info(info)?;
+        Ok(model)
+    }
 }

@@ -85,6 +85,16 @@ pub fn html(parts: &ReportParts) -> String {
         "<tr><td>training</td><td>{}</td></tr><tr><td>validation</td><td>{}</td></tr><tr><td>test</td><td>{}</td></tr></table>\n",
         info.data.train, info.data.valid, eval.n
     ));
+    if let Some(r) = &info.refit {
+        h.push_str(&format!(
+            "<p>Refit: the model shown here was trained again on the training and validation parts together ({} images, {} epochs); the curves are the first fit's.</p>\n",
+            r.images, r.epochs
+        ));
+    }
+    h.push_str(&format!(
+        "<p>Test log loss (mean cross-entropy of the softmax): {:.4}</p>\n",
+        eval.log_loss
+    ));
     if let Some(curves) = &parts.curves_svg {
         h.push_str("<h2>Training curves</h2>\n");
         h.push_str(&inline_svg(curves));

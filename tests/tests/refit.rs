@@ -1,0 +1,203 @@
+//! `train.refit`: after the run, the model is trained again on the training and validation
+//! parts together; `--resume` finishes a refit that did not run; `eval` reports the log loss.
+
+use std::path::Path;
+
+use linclass::backend::Backend;
+use linclass::classifier::Classifier;
+use linclass::runfiles::RunDir;
+use linclass_data::mnist::Split;
+use linclass_tests::{describe, linclass, real_mnist, repo_root};
+
+const IMAGES: usize = 1000;
+const LR: f64 = 0.5;
+
+/// One epoch of full-batch gradient descent from the zero model on the first 1,000 MNIST
+/// training images, 20% held out: the trained model then has a closed form.
+fn train(run: &Path, refit: bool) {
+    let out_dir = format!("output.dir={}", run.display());
+    let refit = format!("train.refit={refit}");
+    let mut args = vec!["train", "--quiet"];
+    for s in [
+        "data.train_limit=1000",
+        "data.valid_fraction=0.2",
+        "train.batch_size=full",
+        "optimizer.schedule=constant",
+        "optimizer.lr=0.5",
+        "train.epochs=1",
+        "model.init=zeros",
+        refit.as_str(),
+        out_dir.as_str(),
+    ] {
+        args.extend(["--set", s]);
+    }
+    let out = linclass(&repo_root(), &args);
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// The bias after one gradient step of size `LR` from zero on the cross-entropy: at the zero
+/// model every class has probability 1/C, so the gradient of b_c is 1/C − n_c/N and
+/// b_c = LR (n_c/N − 1/C), with n_c the images of class c among the N trained on.
+fn one_step_bias(labels: &[usize]) -> Vec<f64> {
+    let n = labels.len() as f64;
+    (0..10)
+        .map(|c| {
+            let count = labels.iter().filter(|&&l| l == c).count() as f64;
+            LR * (count / n - 0.1)
+        })
+        .collect()
+}
+
+fn bias_of(model: &linclass_model::LinearClassifier) -> Vec<f64> {
+    model
+        .bias()
+        .unwrap()
+        .into_data()
+        .try_into_vec::<f32>()
+        .unwrap()
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    let worst = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "{what}: {got:?} vs {want:?}");
+}
+
+#[test]
+fn refit_trains_the_kept_model_again_on_the_training_and_validation_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, true);
+
+    let info = RunDir::new(&run).load_info().unwrap();
+    let refit = info.refit.clone().expect("run.toml records the refit");
+    assert_eq!((refit.images, refit.epochs), (IMAGES, 1));
+    assert_eq!(info.data.train + info.data.valid, IMAGES);
+    assert!(info.data.valid >= 150, "{:?}", info.data);
+    // The zero model's loss, ln 10, is what the one step of the epoch was measured at.
+    assert!((refit.train_loss - 10f64.ln()).abs() < 1e-4, "{refit:?}");
+
+    let set = real_mnist(Split::Train);
+    let all: Vec<usize> = (0..IMAGES).map(|i| set.label(i)).collect();
+    let device = Backend::Cpu.device().unwrap();
+    let model = Classifier::load(&run, &device).unwrap();
+    assert_close(
+        &bias_of(model.model()),
+        &one_step_bias(&all),
+        "model.bpk: one step over all 1,000 images",
+    );
+
+    // The validated model (the checkpoint of the kept epoch) saw only the training part: its
+    // bias is the same formula over the 800 images that were not held out, and differs.
+    let validated = linclass::training::load_checkpoint_model(
+        &RunDir::new(&run),
+        1,
+        &info.model,
+        info.config.train.loss,
+        &device,
+    )
+    .unwrap();
+    let validated_bias = bias_of(&validated);
+    assert_ne!(validated_bias, bias_of(model.model()));
+    let sum: f64 = validated_bias.iter().sum();
+    assert!(sum.abs() < 1e-6, "softmax bias steps sum to zero: {sum}");
+
+    // Without refit the run's record is that validated model.
+    let plain = tmp.path().join("plain");
+    train(&plain, false);
+    let plain_info = RunDir::new(&plain).load_info().unwrap();
+    assert!(plain_info.refit.is_none());
+    let plain_model = Classifier::load(&plain, &device).unwrap();
+    assert_close(&bias_of(plain_model.model()), &validated_bias, "no refit");
+}
+
+#[test]
+fn resume_runs_a_refit_that_did_not_run_and_only_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, false);
+    // As a run stopped during its refit: every epoch done, refit asked for, none recorded.
+    let info_path = run.join("run.toml");
+    let text = std::fs::read_to_string(&info_path).unwrap();
+    assert!(text.contains("refit = false"), "{text}");
+    std::fs::write(&info_path, text.replace("refit = false", "refit = true")).unwrap();
+
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    let out = linclass(&repo_root(), &resume);
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("its refit is not"), "{stdout}");
+    assert!(stdout.contains("all 1000 images for 1 epoch "), "{stdout}");
+    let info = RunDir::new(&run).load_info().unwrap();
+    assert_eq!(info.refit.map(|r| r.images), Some(IMAGES));
+    let set = real_mnist(Split::Train);
+    let all: Vec<usize> = (0..IMAGES).map(|i| set.label(i)).collect();
+    let device = Backend::Cpu.device().unwrap();
+    let model = Classifier::load(&run, &device).unwrap();
+    assert_close(
+        &bias_of(model.model()),
+        &one_step_bias(&all),
+        "resumed refit",
+    );
+
+    // Done once: a second resume has nothing left to do and changes nothing.
+    let before = std::fs::read(run.join("model.bpk")).unwrap();
+    let out = linclass(&repo_root(), &resume);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("its one epoch is done"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(std::fs::read(run.join("model.bpk")).unwrap(), before);
+}
+
+#[test]
+fn eval_reports_the_mean_cross_entropy_of_the_test_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, false);
+    let out = linclass(&repo_root(), &["eval", "--json", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = json["n"].as_u64().unwrap() as usize;
+    let reported = json["log_loss"].as_f64().unwrap();
+
+    // −log softmax(logits)[label], averaged, from the run's own logits.
+    let device = Backend::Cpu.device().unwrap();
+    let classifier = Classifier::load(&run, &device).unwrap();
+    let set = real_mnist(Split::Test);
+    let mut total = 0.0;
+    for i in 0..n {
+        let logits: Vec<f64> = classifier
+            .logits(set.image(i))
+            .unwrap()
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let log_z = max + logits.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
+        total += log_z - logits[set.label(i)];
+    }
+    let expected = total / n as f64;
+    assert!(
+        (reported - expected).abs() < 1e-5,
+        "{reported} vs {expected}"
+    );
+    // One gradient step from the zero model (loss ln 10 = 2.303) already lowers it.
+    assert!((0.5..2.2).contains(&reported), "{reported}");
+    let text = linclass(&repo_root(), &["eval", run.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains(&format!(
+            "log loss (cross-entropy of the softmax): {reported:.4}"
+        )),
+        "{}",
+        describe(&text)
+    );
+}

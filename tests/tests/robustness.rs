@@ -493,6 +493,81 @@ fn resume(run: &Path) {
 }
 
 #[test]
+fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
+    let sets = [
+        "data.train_limit=10000",
+        "train.epochs=2",
+        "train.batch_size=1",
+        "optimizer.lr=0.01",
+        "train.refit=true",
+    ];
+    let out = linclass(
+        &repo_root(),
+        &[
+            &["train", "--quiet"][..],
+            &sets.iter().flat_map(|s| ["--set", s]).collect::<Vec<_>>()[..],
+            &["--set", &format!("output.dir={}", whole.display())],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // Both epochs done and checkpointed: the refit (as long again) is under way.
+    let child = start_and_wait(&cut, &sets, 2);
+    std::thread::sleep(Duration::from_millis(800));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("the refit was interrupted")
+            && stderr.contains("model.bpk is the validated model of epoch")
+            && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let info = std::fs::read_to_string(cut.join("run.toml")).unwrap();
+    assert!(!info.contains("[refit]"), "{info}");
+    // The record is the validated model: the kept epoch's checkpoint.
+    let kept: usize = stderr
+        .split("validated model of epoch ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let device = linclass::backend::Backend::Cpu.device().unwrap();
+    let weights = |m: &linclass_model::LinearClassifier| -> Vec<f32> {
+        m.weights().into_data().try_into_vec::<f32>().unwrap()
+    };
+    let record = linclass::classifier::Classifier::load(&cut, &device).unwrap();
+    let info = linclass::runfiles::RunDir::new(&cut).load_info().unwrap();
+    let checkpoint = linclass::training::load_checkpoint_model(
+        &linclass::runfiles::RunDir::new(&cut),
+        kept,
+        &info.model,
+        info.config.train.loss,
+        &device,
+    )
+    .unwrap();
+    assert!(weights(record.model()) == weights(&checkpoint));
+    let refit = linclass::classifier::Classifier::load(&whole, &device).unwrap();
+    assert!(weights(record.model()) != weights(refit.model()));
+
+    resume(&cut);
+    let info = std::fs::read_to_string(cut.join("run.toml")).unwrap();
+    assert!(info.contains("[refit]\nimages = 10000\n"), "{info}");
+    assert!(
+        std::fs::read(whole.join("model.bpk")).unwrap()
+            == std::fs::read(cut.join("model.bpk")).unwrap(),
+        "the resumed refit differs from the uninterrupted one"
+    );
+}
+
+#[test]
 fn ctrl_c_then_resume_gives_the_uninterrupted_record() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));

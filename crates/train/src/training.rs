@@ -756,7 +756,7 @@ impl Refit<'_> {
                 return Err(match crate::refit::stopped(&e) {
                     Some(crate::refit::RefitStopped::Interrupted { .. }) => Interrupted {
                         run: run.path.clone(),
-                        kept: format!("{e}; {validated}; `--resume` refits it again"),
+                        kept: format!("{e}; {validated}"),
                         resumable: true,
                     }
                     .into(),

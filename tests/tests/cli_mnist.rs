@@ -55,6 +55,8 @@ fn train_eval_predict_on_an_mnist_slice() {
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 3, "{csv}");
     assert!(rows[0].starts_with("epoch,train_loss,train_acc"));
+    // Plain decimals in every column, the learning rate included (as spreadsheets show them).
+    assert!(!rows[1].contains('e'), "{csv}");
     let cols: Vec<f64> = rows[2].split(',').map(|v| v.parse().unwrap()).collect();
     assert_eq!(cols[0], 2.0);
     assert!(

@@ -595,8 +595,9 @@ fn ctrl_c_then_resume_gives_the_uninterrupted_record() {
         stderr.contains("training interrupted") && stderr.contains("--resume"),
         "{stderr}"
     );
-    // The run is usable at once: its record is the last finished epoch's.
+    // The run is usable at once: its record is the last finished epoch's, with its curves.
     assert!(cut.join("model.bpk").is_file());
+    assert!(cut.join("curves.png").is_file() && cut.join("curves.svg").is_file());
     let rows = std::fs::read_to_string(cut.join("metrics.csv"))
         .unwrap()
         .lines()

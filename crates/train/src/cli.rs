@@ -231,11 +231,28 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
             resume,
         } => {
-            let trained = match resume {
-                Some(run) => crate::training::resume(&run, backend, quiet)?,
+            let result = match resume {
+                Some(run) => crate::training::resume(&run, backend, quiet),
                 None => {
                     let config = ExperimentConfig::load(config.path(), &sets)?;
-                    crate::training::train(&config, backend, quiet)?
+                    crate::training::train(&config, backend, quiet)
+                }
+            };
+            let trained = match result {
+                Ok(trained) => trained,
+                Err(e) => {
+                    // An interrupted run is usable as it is: it gets its curves too.
+                    if let Some(stop) = e.downcast_ref::<crate::training::Interrupted>()
+                        && stop.resumable
+                    {
+                        let run = RunDir::new(&stop.run);
+                        if let Ok(info) = run.load_info()
+                            && let Err(curves) = crate::visuals::write_curves(&run, &info)
+                        {
+                            eprintln!("warning: {curves:#}");
+                        }
+                    }
+                    return Err(e);
                 }
             };
             crate::visuals::write_curves(&trained.run, &trained.info)?;

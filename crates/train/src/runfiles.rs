@@ -335,7 +335,7 @@ impl EpochRecord {
     pub fn csv_row(&self) -> String {
         let (t, v) = (&self.train, &self.valid);
         format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:e},{},{:.3}",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{:.3}",
             self.epoch,
             t.loss,
             t.accuracy,

@@ -292,6 +292,8 @@ pub fn run(
 
     let mut config = config.clone();
     config.output.dir = tmp.path().join("run");
+    // The bench measures epochs; a refit would add an unmeasured second training.
+    config.train.refit = false;
     let anon = AnonPeak::start();
     let trained = train(&config, backend, true)?;
     // The first epoch pays for warm-up; the median of the rest is the steady state.

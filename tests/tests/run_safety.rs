@@ -178,6 +178,21 @@ fn failing_commands_leave_the_run_directory_as_it_was() {
     for i in 0..3 {
         std::fs::remove_file(data.join("a").join(format!("extra{i}.png"))).unwrap();
     }
+    // The same number of images, one of them redrawn; then one image relabelled (moved to
+    // the other class). Neither changes a count or (with `scale`) a statistic.
+    let redrawn = data.join("a").join("5.png");
+    let original = std::fs::read(&redrawn).unwrap();
+    image(90, 5).save(&redrawn).unwrap();
+    let changed = ["cannot resume", "training images or labels are not the same"];
+    fails(&["train", "--resume", r], &changed);
+    assert_eq!(hashes(&run), before);
+    std::fs::write(&redrawn, &original).unwrap();
+    std::fs::rename(data.join("a").join("7.png"), data.join("b").join("a7.png")).unwrap();
+    std::fs::rename(data.join("b").join("7.png"), data.join("a").join("b7.png")).unwrap();
+    fails(&["train", "--resume", r], &changed);
+    assert_eq!(hashes(&run), before);
+    std::fs::rename(data.join("b").join("a7.png"), data.join("a").join("7.png")).unwrap();
+    std::fs::rename(data.join("a").join("b7.png"), data.join("b").join("7.png")).unwrap();
 
     // Commands given a damaged record.
     let record = run.join("model.bpk");
@@ -202,6 +217,22 @@ fn failing_commands_leave_the_run_directory_as_it_was() {
     assert!(out.status.success(), "{}", describe(&out));
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
+
+    // A refit asked for (as after an interrupted one) is refused on changed data too.
+    let info = run.join("run.toml");
+    let text = std::fs::read_to_string(&info).unwrap();
+    std::fs::write(&info, text.replace("refit = false", "refit = true")).unwrap();
+    let before = hashes(&run);
+    image(90, 5).save(&redrawn).unwrap();
+    fails(
+        &["train", "--resume", r],
+        &["cannot refit", "training images or labels are not the same"],
+    );
+    assert_eq!(hashes(&run), before);
+    std::fs::write(&redrawn, &original).unwrap();
+    let out = run_cli(&["train", "--resume", r, "--quiet"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(std::fs::read_to_string(&info).unwrap().contains("[refit]"));
 }
 
 #[test]

@@ -234,6 +234,26 @@ impl ImageSet {
     }
 
     /// Number of images of each class.
+    /// A 64-bit XXH3 digest of the labels, the pixels, the shape and the class names, as 16
+    /// hex digits: any change to an image or a label changes it (with probability 1 − 2⁻⁶⁴).
+    /// Reads every pixel once (about 10 GB/s).
+    pub fn fingerprint(&self) -> String {
+        use xxhash_rust::xxh3::Xxh3;
+        let mut h = Xxh3::new();
+        for d in self.shape {
+            h.update(&(d as u64).to_le_bytes());
+        }
+        for name in &self.classes {
+            h.update(&(name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+        }
+        h.update(&(self.labels.len() as u64).to_le_bytes());
+        let labels: Vec<u8> = self.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+        h.update(&labels);
+        h.update(self.all_pixels());
+        format!("{:016x}", h.digest())
+    }
+
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];
         for &l in &self.labels {

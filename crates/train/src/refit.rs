@@ -17,7 +17,7 @@ use linclass_model::{LinearClassifier, LinearClassifierConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
-use crate::training::{EXPLOSION_FACTOR, Trainee, install_ctrl_c, scheduler, sgd, zero_model_loss};
+use crate::training::{EXPLOSION_FACTOR, Trainee, scheduler, sgd, zero_model_loss};
 
 /// What the refit did, recorded in `run.toml` as `[refit]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl std::error::Error for RefitStopped {}
 /// Pixels are normalized as in the run (`normalization`, measured on the training part), so
 /// the model is applied to new images exactly as the validated one was.
 ///
-/// Errors: [`RefitStopped`] on Ctrl-C or when an epoch's mean loss is not finite or exceeds
+/// Errors: [`RefitStopped`] when `interrupter` is stopped (Ctrl-C) or when an epoch's mean loss is not finite or exceeds
 /// [`EXPLOSION_FACTOR`] times the loss of the zero model.
 #[allow(clippy::too_many_arguments)]
 pub fn refit(
@@ -71,6 +71,7 @@ pub fn refit(
     model_config: &LinearClassifierConfig,
     epochs: usize,
     device: &Device,
+    interrupter: &Interrupter,
     quiet: bool,
 ) -> Result<(LinearClassifier, RefitSummary)> {
     let images = indices.len();
@@ -95,8 +96,6 @@ pub fn refit(
         loss: config.train.loss,
     };
     let mut learner = Learner::new(model, sgd(config).init(), schedule);
-    let interrupter = Interrupter::new();
-    install_ctrl_c(interrupter.clone());
     let (reference, why) = zero_model_loss(config.train.loss, model_config.num_classes);
     let limit = EXPLOSION_FACTOR * reference;
     if !quiet {

@@ -80,6 +80,17 @@ const RUN_FILES: [&str; 12] = [
     "templates",
 ];
 
+/// Files made from `model.bpk` by `eval`, `templates`, `report` and `export`: stale once the
+/// model changes.
+const DERIVED_FILES: [&str; 6] = [
+    "confusion.png",
+    "confusion.svg",
+    "model.safetensors",
+    "templates.png",
+    "report.html",
+    "templates",
+];
+
 /// An earlier run's files moved aside while a new run trains in its directory. Dropped without
 /// [`Aside::keep_new`], it removes the new run's files and puts the earlier ones back.
 pub struct Aside {
@@ -139,6 +150,10 @@ impl Drop for Aside {
 pub struct DataSummary {
     pub train: usize,
     pub valid: usize,
+    /// [`ImageSet::fingerprint`](linclass_data::ImageSet::fingerprint) of the whole training
+    /// split (both parts), so that a resume can tell that an image or a label changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// What `run.toml` holds.
@@ -245,12 +260,50 @@ impl RunDir {
         })
     }
 
+    /// Writes `model.bpk` (whole or not at all) and removes the files made from the model it
+    /// replaces (pictures, report, export), which would no longer describe it.
     pub fn save_model(&self, model: LinearClassifier) -> Result<()> {
         let bytes = model
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow!("cannot encode the model record: {e}"))?;
-        write_atomic(&self.file(RECORD_FILE), &bytes)
+        write_atomic(&self.file(RECORD_FILE), &bytes)?;
+        for name in DERIVED_FILES {
+            let path = self.file(name);
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+        Ok(())
+    }
+
+    /// Removes the temporary files (`.NAME.tmpPID`) that a killed process left while
+    /// replacing one of the run's files; those of a process still running stay.
+    pub fn remove_leftover_temporaries(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((file, pid)) = name
+                .strip_prefix('.')
+                .and_then(|rest| rest.rsplit_once(".tmp"))
+            else {
+                continue;
+            };
+            let ours = RUN_FILES.contains(&file);
+            let Ok(pid) = pid.parse::<u32>() else {
+                continue;
+            };
+            let alive = pid == std::process::id()
+                || (Path::new("/proc/self").exists()
+                    && Path::new("/proc").join(pid.to_string()).exists());
+            if ours && !alive {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Loads the model described by `info` on `device`.

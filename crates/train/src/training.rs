@@ -262,6 +262,7 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
     let done = usable_checkpoint(&run, &info, &device)?;
     let mut config = info.config.clone();
     config.output.dir = run.path.clone();
+    run.remove_leftover_temporaries();
     train_from(&config, backend, quiet, Some((done, info)))
 }
 
@@ -277,6 +278,7 @@ fn refit_finished(
     crate::datasets::source(&config.data, config.train.seed)
         .ensure_all_present(&mut crate::progress::DownloadBar::default())?;
     let data = open_training(&config.data, config.train.seed)?;
+    check_test_split(&config.data, config.train.seed, &data.set)?;
     let changes = data_changes(&info, &run_info(config, backend, &data));
     if !changes.is_empty() {
         bail!(
@@ -303,11 +305,16 @@ fn refit_finished(
         };
         crate::say!("resuming {}: {done}, its refit is not", run.path.display());
     }
+    run.remove_leftover_temporaries();
+    let interrupter = Interrupter::new();
+    let _ctrl_c = install_ctrl_c(interrupter.clone());
     let refit = Refit {
         set: Arc::new(data.set),
         normalization: &data.normalization,
         indices: [data.split.train.as_slice(), &data.split.valid].concat(),
         epoch: kept,
+        valid_accuracy: epochs.iter().find(|r| r.epoch == kept).map(|r| r.valid.accuracy),
+        interrupter,
     };
     let model = refit.run(&run, &mut info, &device, quiet)?;
     Ok(Trained {
@@ -393,7 +400,8 @@ fn data_changes(recorded: &RunInfo, now: &RunInfo) -> Vec<String> {
             recorded.model.input_shape, now.model.input_shape
         ));
     }
-    if recorded.data != now.data {
+    let (was, is) = (&recorded.data, &now.data);
+    if (was.train, was.valid) != (is.train, is.valid) {
         changes.push(format!(
             "{} training and {} validation images are now {} and {}",
             recorded.data.train, recorded.data.valid, now.data.train, now.data.valid
@@ -401,6 +409,13 @@ fn data_changes(recorded: &RunInfo, now: &RunInfo) -> Vec<String> {
     }
     if changes.is_empty() && recorded.normalization != now.normalization {
         changes.push("the pixel statistics (normalization) differ: the images changed".into());
+    } else if changes.is_empty()
+        && let (Some(a), Some(b)) = (&was.fingerprint, &is.fingerprint)
+        && a != b
+    {
+        changes.push(format!(
+            "the training images or labels are not the same (fingerprint {a} is now {b})"
+        ));
     }
     // Where the run lives is not part of what it was trained on: it may have been moved.
     let mut recorded_config = recorded.config.clone();
@@ -454,7 +469,17 @@ impl std::error::Error for Interrupted {}
 /// The interrupter of the training in progress, stopped by Ctrl-C.
 static CURRENT: Mutex<Option<Interrupter>> = Mutex::new(None);
 
-pub(crate) fn install_ctrl_c(interrupter: Interrupter) {
+/// Clears the Ctrl-C target when dropped: until then a Ctrl-C only asks the work in progress
+/// to stop (at the next step), so that files being written are finished.
+struct CtrlCScope;
+
+impl Drop for CtrlCScope {
+    fn drop(&mut self) {
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+fn install_ctrl_c(interrupter: Interrupter) -> CtrlCScope {
     static INSTALLED: Once = Once::new();
     *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(interrupter);
     INSTALLED.call_once(|| {
@@ -465,6 +490,7 @@ pub(crate) fn install_ctrl_c(interrupter: Interrupter) {
             }
         });
     });
+    CtrlCScope
 }
 
 /// What `run.toml` records of a run of `config` on `data`.
@@ -484,6 +510,7 @@ fn run_info(config: &ExperimentConfig, backend: Backend, data: &TrainingData) ->
         data: DataSummary {
             train: data.split.train.len(),
             valid: data.split.valid.len(),
+            fingerprint: Some(data.set.fingerprint()),
         },
         config: config.clone(),
         refit: None,
@@ -606,7 +633,8 @@ fn train_from(
         &format!("{EXPLOSION_FACTOR} × {why}"),
         batch_size,
     );
-    install_ctrl_c(training.interrupter());
+    let interrupter = training.interrupter();
+    let _ctrl_c = install_ctrl_c(interrupter.clone());
     if config.train.early_stopping_patience > 0 {
         training = training.early_stopping(MetricEarlyStoppingStrategy::new(
             &ImageLoss::default(),
@@ -633,7 +661,6 @@ fn train_from(
         .with_default_checkpointers()
         .num_epochs(config.train.epochs)
         .launch(Learner::new(model, sgd(config).init(), schedule));
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     drop(result.renderer);
     if let Some(aside) = aside.as_mut()
         && !checkpointed(&run, &log, config).is_empty()
@@ -694,12 +721,17 @@ fn train_from(
     let mut info = info;
     let model = match kept {
         Some(epoch) if config.train.refit => {
-            let all = [data.split.train.as_slice(), &data.split.valid].concat();
+            // The first fit is complete: its curves are drawn whatever the refit does.
+            if let Err(e) = crate::visuals::write_curves(&run, &info) {
+                eprintln!("warning: {e:#}");
+            }
             let refit = Refit {
                 set,
                 normalization: &data.normalization,
-                indices: all,
+                indices: [data.split.train.as_slice(), &data.split.valid].concat(),
                 epoch,
+                valid_accuracy: epochs.iter().find(|r| r.epoch == epoch).map(|r| r.valid.accuracy),
+                interrupter,
             };
             refit.run(&run, &mut info, &device, quiet)?
         }
@@ -722,6 +754,10 @@ struct Refit<'a> {
     /// The training and validation parts together.
     indices: Vec<u32>,
     epoch: usize,
+    /// The validated model's accuracy on the validation part (0–1), for the messages.
+    valid_accuracy: Option<f64>,
+    /// Set by Ctrl-C (installed by the caller).
+    interrupter: Interrupter,
 }
 
 impl Refit<'_> {
@@ -735,8 +771,12 @@ impl Refit<'_> {
         quiet: bool,
     ) -> Result<LinearClassifier> {
         let config = &info.config;
+        let accuracy = self
+            .valid_accuracy
+            .map(|a| format!("valid accuracy {:.2}%, ", 100.0 * a))
+            .unwrap_or_default();
         let validated = format!(
-            "model.bpk is the validated model of epoch {} (trained without the validation part)",
+            "model.bpk is the validated model of epoch {} ({accuracy}trained without the validation part) and usable as it is",
             self.epoch
         );
         let result = crate::refit::refit(
@@ -747,9 +787,9 @@ impl Refit<'_> {
             &info.model,
             self.epoch,
             device,
+            &self.interrupter,
             quiet,
         );
-        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let (model, summary) = match result {
             Ok(done) => done,
             Err(e) => {
@@ -761,7 +801,7 @@ impl Refit<'_> {
                     }
                     .into(),
                     Some(crate::refit::RefitStopped::Diverged(_)) => anyhow!(
-                        "{e}; {validated}; try a smaller learning rate than {} (optimizer.lr) or train.refit = false",
+                        "{e}; {validated}; a new run with a smaller learning rate than {} (optimizer.lr) can refit",
                         config.lr()
                     ),
                     None => e.context(validated),

@@ -546,10 +546,14 @@ fn sweep_grid_mistakes_are_errors_before_anything_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let out_dir = tmp.path().join("sweep");
     let set_out = format!("output.dir={}", out_dir.display());
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--grid", "optimizer.lr=0.1", "--grid", "optimizer.lr=0.5"],
             "--grid optimizer.lr is given twice",
+        ),
+        (
+            &["--grid", "train.refit=false,true"],
+            "--grid: train.refit cannot be swept",
         ),
         (
             &["--grid", "optimizer.lr=0.1,0.5,0.1"],
@@ -616,4 +620,43 @@ fn sweep_grid_mistakes_are_errors_before_anything_is_written() {
         );
         assert!(!out_dir.exists());
     }
+}
+
+#[test]
+fn a_sweep_with_refit_refits_only_the_chosen_combination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sweep");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "sweep",
+            "--grid",
+            "optimizer.lr=0.01,0.5",
+            "--set",
+            "data.train_limit=2000",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.refit=true",
+            "--set",
+            &format!("output.dir={}", root.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let md = std::fs::read_to_string(root.join("sweep.md")).unwrap();
+    assert!(
+        md.contains("optimizer.lr=0.5, refit on all 2000 images for 2 epochs → test top-1"),
+        "{md}"
+    );
+    let mut refitted = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.is_dir() {
+            let info = std::fs::read_to_string(dir.join("run.toml")).unwrap();
+            if info.contains("[refit]") {
+                refitted.push(dir.file_name().unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert_eq!(refitted, ["001_lr=0.5"], "{md}");
 }

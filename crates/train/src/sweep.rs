@@ -120,6 +120,12 @@ pub fn grid(config: &ExperimentConfig, args: &[String]) -> Result<Vec<GridKey>> 
     if grid.is_empty() {
         bail!("nothing to sweep: give --grid section.key=v1,v2 or a [sweep] grid in the config");
     }
+    if let Some(g) = grid.get("train.refit") {
+        bail!(
+            "{}: train.refit cannot be swept: combinations are ranked on the validation part, which a refit trains on; set train.refit = true to refit the chosen one",
+            g.from
+        );
+    }
     Ok(grid.into_values().collect())
 }
 
@@ -213,6 +219,9 @@ pub fn sweep(
         let overrides: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut c = config.clone().with_overrides_from(&overrides, from)?;
         c.output.dir = root.join(run_name(i, settings));
+        // Combinations are ranked on the validation part, which a refit would train on: only
+        // the chosen one is refitted (as scikit-learn's `GridSearchCV(refit=True)`).
+        c.train.refit = false;
         configs.push(c);
     }
     std::fs::create_dir_all(&root).map_err(|e| anyhow!("cannot create {}: {e}", root.display()))?;
@@ -342,13 +351,28 @@ pub fn sweep(
         .find(|c| c.output.dir == best.run)
         .expect("the best row comes from one of the configs");
     let run = crate::runfiles::RunDir::new(&best.run);
-    let info = run.load_info()?;
+    let mut info = run.load_info()?;
+    if config.train.refit {
+        crate::say!(
+            "refitting the chosen combination on the training and validation parts (train.refit)"
+        );
+        info.config.train.refit = true;
+        run.save_info(&info)?;
+        info = crate::training::resume(&best.run, backend, true)?.info;
+    }
+    let refit = match &info.refit {
+        Some(r) => format!(
+            ", refit on all {} images for {} epochs",
+            r.images, r.epochs
+        ),
+        None => String::new(),
+    };
     let device = backend.device()?;
     let model = run.load_model(&info, &device)?;
     let test = Arc::new(open_split(&chosen.data, chosen.train.seed, Split::Test)?);
     let evaluation = evaluate(&model, test, &info.normalization, &device);
     let summary = format!(
-        "\nChosen on validation accuracy: {} → test top-1 {:.2}%, top-{} {:.2}% ({} images).\n",
+        "\nChosen on validation accuracy: {}{refit} → test top-1 {:.2}%, top-{} {:.2}% ({} images).\n",
         best.settings
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -77,6 +77,8 @@ fn refit_trains_the_kept_model_again_on_the_training_and_validation_parts() {
 
     let info = RunDir::new(&run).load_info().unwrap();
     let refit = info.refit.clone().expect("run.toml records the refit");
+    let curves = std::fs::read_to_string(run.join("curves.svg")).unwrap();
+    assert!(curves.contains("kept epoch 1, then refit"), "curves.svg");
     assert_eq!((refit.images, refit.epochs), (IMAGES, 1));
     assert_eq!(info.data.train + info.data.valid, IMAGES);
     assert!(info.data.valid >= 150, "{:?}", info.data);
@@ -173,7 +175,7 @@ fn eval_reports_the_mean_cross_entropy_of_the_test_images() {
     let device = Backend::Cpu.device().unwrap();
     let classifier = Classifier::load(&run, &device).unwrap();
     let set = real_mnist(Split::Test);
-    let mut total = 0.0;
+    let (mut total, mut squared) = (0.0, 0.0);
     for i in 0..n {
         let logits: Vec<f64> = classifier
             .logits(set.image(i))
@@ -184,20 +186,87 @@ fn eval_reports_the_mean_cross_entropy_of_the_test_images() {
         let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let log_z = max + logits.iter().map(|l| (l - max).exp()).sum::<f64>().ln();
         total += log_z - logits[set.label(i)];
+        // The squared error against the one-hot label, mean over the 10 classes.
+        squared += (0..10)
+            .map(|c| (logits[c] - if c == set.label(i) { 1.0 } else { 0.0 }).powi(2))
+            .sum::<f64>()
+            / 10.0;
     }
     let expected = total / n as f64;
     assert!(
         (reported - expected).abs() < 1e-5,
         "{reported} vs {expected}"
     );
+    let squared_error = json["squared_error"].as_f64().unwrap();
+    assert!(
+        (squared_error - squared / n as f64).abs() < 1e-6,
+        "{squared_error} vs {}",
+        squared / n as f64
+    );
+    assert!(json.get("refit").is_none(), "{json}");
     // One gradient step from the zero model (loss ln 10 = 2.303) already lowers it.
     assert!((0.5..2.2).contains(&reported), "{reported}");
     let text = linclass(&repo_root(), &["eval", run.to_str().unwrap()]);
     assert!(
         String::from_utf8_lossy(&text.stdout).contains(&format!(
-            "log loss (cross-entropy of the softmax): {reported:.4}"
+            "log loss (cross-entropy of the softmax, the training loss): {reported:.4}"
         )),
         "{}",
         describe(&text)
+    );
+}
+
+#[test]
+fn eval_and_export_say_which_model_and_which_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, true);
+    let r = run.to_str().unwrap();
+    let text = linclass(&repo_root(), &["eval", r]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.starts_with(
+            "model: refit on all 1000 training images (validation part included) for 1 epoch;"
+        ),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&linclass(&repo_root(), &["eval", "--json", r]).stdout).unwrap();
+    assert_eq!(json["refit"]["images"], 1000);
+    let out = linclass(&repo_root(), &["export", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let trained: serde_json::Value =
+        serde_json::from_str(&header.metadata().clone().unwrap()["trained"]).unwrap();
+    assert_eq!(
+        trained,
+        serde_json::json!({"images": 1000, "epochs": 1, "refit": true, "loss": "cross_entropy"})
+    );
+
+    // A squared-error model: its own loss first, the log loss marked as not calibrated.
+    let se = tmp.path().join("se");
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--quiet",
+            "--set",
+            "data.train_limit=1000",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.loss=squared_error",
+            "--set",
+            &format!("output.dir={}", se.display()),
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = linclass(&repo_root(), &["eval", se.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("squared error (the training loss, mean over classes): ")
+            && stdout.contains("not the training loss, so its probabilities are not calibrated"),
+        "{stdout}"
     );
 }

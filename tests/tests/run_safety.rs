@@ -183,7 +183,10 @@ fn failing_commands_leave_the_run_directory_as_it_was() {
     let redrawn = data.join("a").join("5.png");
     let original = std::fs::read(&redrawn).unwrap();
     image(90, 5).save(&redrawn).unwrap();
-    let changed = ["cannot resume", "training images or labels are not the same"];
+    let changed = [
+        "cannot resume",
+        "training images or labels are not the same",
+    ];
     fails(&["train", "--resume", r], &changed);
     assert_eq!(hashes(&run), before);
     std::fs::write(&redrawn, &original).unwrap();

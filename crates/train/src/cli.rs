@@ -299,7 +299,9 @@ fn run(cli: Cli) -> Result<()> {
             let model = run.load_model(&info, &device)?;
             let test = open_split(&info.config.data, info.config.train.seed, Split::Test)?;
             check_fits(&info, &test)?;
-            let evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
+            let mut evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
+            evaluation.trained_with = Some(info.config.train.loss);
+            evaluation.refit = info.refit.clone();
             let picture = match crate::visuals::write_confusion(&run, &evaluation) {
                 Ok(written) => written.map(|(path, _)| path),
                 Err(e) => {

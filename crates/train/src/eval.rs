@@ -78,6 +78,15 @@ pub struct Evaluation {
     /// log loss; scikit-learn's `log_loss`): finer-grained than the accuracy when two models
     /// are compared on the same images.
     pub log_loss: f64,
+    /// Mean over images and classes of (score − one-hot label)², the `squared_error` loss.
+    pub squared_error: f64,
+    /// The loss the model was trained with, when known (set by the caller): says which of the
+    /// two losses above is the training loss.
+    #[serde(skip)]
+    pub trained_with: Option<crate::config::LossKind>,
+    /// Set when the model was refit on the training and validation parts (`train.refit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refit: Option<crate::refit::RefitSummary>,
     pub per_class: Vec<ClassResult>,
     /// confusion[true][predicted] counts.
     pub confusion: Vec<Vec<usize>>,
@@ -122,9 +131,16 @@ pub fn evaluate(
     let mut topk = 0usize;
     let mut predictions = Vec::with_capacity(set.len());
     let mut log_loss = 0.0;
+    let mut squared = 0.0;
     for (i, row) in scores.chunks_exact(c).enumerate() {
         let truth = set.label(i);
         log_loss += cross_entropy(row, truth);
+        squared += row
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| (s as f64 - f64::from(u8::from(j == truth))).powi(2))
+            .sum::<f64>()
+            / c as f64;
         let best = top_classes(row, k);
         predictions.push(best[0]);
         confusion[truth][best[0]] += 1;
@@ -182,6 +198,9 @@ pub fn evaluate(
         topk: topk as f64 / n,
         k,
         log_loss: log_loss / n,
+        squared_error: squared / n,
+        trained_with: None,
+        refit: None,
         easiest,
         hardest,
         confused_pairs: pairs,
@@ -222,6 +241,14 @@ impl Evaluation {
             .max()
             .unwrap_or(1)
             .max(5);
+        if let Some(r) = &self.refit {
+            s.push_str(&format!(
+                "model: refit on all {} training images (validation part included) for {} epoch{}; the validated model is in checkpoint/\n",
+                r.images,
+                r.epochs,
+                if r.epochs == 1 { "" } else { "s" }
+            ));
+        }
         s.push_str(&format!("test images: {}\n", self.n));
         s.push_str(&format!("top-1 accuracy: {:.2}%\n", 100.0 * self.top1));
         s.push_str(&format!(
@@ -229,10 +256,22 @@ impl Evaluation {
             self.k,
             100.0 * self.topk
         ));
-        s.push_str(&format!(
-            "log loss (cross-entropy of the softmax): {:.4}\n",
-            self.log_loss
-        ));
+        use crate::config::LossKind;
+        if self.trained_with == Some(LossKind::SquaredError) {
+            s.push_str(&format!(
+                "squared error (the training loss, mean over classes): {:.4}\n",
+                self.squared_error
+            ));
+            s.push_str(&format!(
+                "log loss (cross-entropy of the softmax; not the training loss, so its probabilities are not calibrated): {:.4}\n",
+                self.log_loss
+            ));
+        } else {
+            s.push_str(&format!(
+                "log loss (cross-entropy of the softmax, the training loss): {:.4}\n",
+                self.log_loss
+            ));
+        }
         if self.classes.len() > crate::visuals::MANY_CLASSES {
             s.push_str(&format!(
                 "\nper-class accuracy of the {} classes: eval --json\n",

@@ -35,7 +35,19 @@ pub fn default_path(run: &RunDir, format: ExportFormat) -> PathBuf {
 /// The metadata written beside the tensors.
 pub fn metadata(info: &RunInfo) -> HashMap<String, String> {
     let json = |v: serde_json::Value| v.to_string();
+    // How the weights were trained: the images they saw and for how long.
+    let trained = match &info.refit {
+        Some(r) => serde_json::json!({
+            "images": r.images, "epochs": r.epochs, "refit": true,
+            "loss": info.config.train.loss,
+        }),
+        None => serde_json::json!({
+            "images": info.data.train, "held_out_for_validation": info.data.valid,
+            "refit": false, "loss": info.config.train.loss,
+        }),
+    };
     HashMap::from([
+        ("trained".to_string(), json(trained)),
         (
             "format".to_string(),
             "linclass linear classifier: logits = x @ weight.T + bias".to_string(),

@@ -361,10 +361,7 @@ pub fn sweep(
         info = crate::training::resume(&best.run, backend, true)?.info;
     }
     let refit = match &info.refit {
-        Some(r) => format!(
-            ", refit on all {} images for {} epochs",
-            r.images, r.epochs
-        ),
+        Some(r) => format!(", refit on all {} images for {} epochs", r.images, r.epochs),
         None => String::new(),
     };
     let device = backend.device()?;

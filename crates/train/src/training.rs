@@ -313,7 +313,10 @@ fn refit_finished(
         normalization: &data.normalization,
         indices: [data.split.train.as_slice(), &data.split.valid].concat(),
         epoch: kept,
-        valid_accuracy: epochs.iter().find(|r| r.epoch == kept).map(|r| r.valid.accuracy),
+        valid_accuracy: epochs
+            .iter()
+            .find(|r| r.epoch == kept)
+            .map(|r| r.valid.accuracy),
         interrupter,
     };
     let model = refit.run(&run, &mut info, &device, quiet)?;
@@ -730,7 +733,10 @@ fn train_from(
                 normalization: &data.normalization,
                 indices: [data.split.train.as_slice(), &data.split.valid].concat(),
                 epoch,
-                valid_accuracy: epochs.iter().find(|r| r.epoch == epoch).map(|r| r.valid.accuracy),
+                valid_accuracy: epochs
+                    .iter()
+                    .find(|r| r.epoch == epoch)
+                    .map(|r| r.valid.accuracy),
                 interrupter,
             };
             refit.run(&run, &mut info, &device, quiet)?

@@ -87,6 +87,7 @@ pub fn curves_pictures(run: &RunDir, info: &RunInfo) -> Result<Option<(String, V
         records: &records,
         kept,
         loss_name: info.config.train.loss.lecture_name(),
+        refit: info.refit.is_some(),
     };
     Ok(Some((
         curves::svg(&curves)?,

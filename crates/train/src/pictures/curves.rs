@@ -20,6 +20,8 @@ pub struct Curves<'a> {
     pub kept: Option<usize>,
     /// The loss's name in the lecture's words, e.g. "cross-entropy".
     pub loss_name: &'a str,
+    /// The kept epoch count was then refit on all the training images (`train.refit`).
+    pub refit: bool,
 }
 
 /// One panel: `series` (name, colour, value per epoch) against the epoch.
@@ -29,7 +31,7 @@ fn panel<DB: DrawingBackend>(
     y_desc: &str,
     series: &[(&str, RGBColor, Vec<f64>)],
     epochs: &[usize],
-    kept: Option<usize>,
+    kept: Option<(usize, &str)>,
     legend_at: SeriesLabelPosition,
 ) -> Result<()> {
     let values: Vec<f64> = series
@@ -78,7 +80,7 @@ fn panel<DB: DrawingBackend>(
             .bold_line_style(RGBColor(215, 215, 215))
             .draw(),
     )?;
-    if let Some(k) = kept {
+    if let Some((k, label)) = kept {
         let x = k as f64;
         drawn(chart.draw_series(DashedLineSeries::new(
             [(x, lo), (x, hi)],
@@ -86,7 +88,7 @@ fn panel<DB: DrawingBackend>(
             4,
             DARK.stroke_width(1),
         )))?
-        .label(format!("kept epoch {k}"))
+        .label(label)
         .legend(|(x, y)| {
             DashedPathElement::new(vec![(x, y), (x + 16, y)], 4, 3, DARK.stroke_width(1))
         });
@@ -128,6 +130,14 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, curves: &Curves) 
     let records = curves.records;
     let epochs: Vec<usize> = records.iter().map(|r| r.epoch).collect();
     let pick = |f: fn(&EpochRecord) -> f64| records.iter().map(f).collect::<Vec<_>>();
+    let label = curves.kept.map(|k| {
+        if curves.refit {
+            format!("kept epoch {k}, then refit")
+        } else {
+            format!("kept epoch {k}")
+        }
+    });
+    let kept = curves.kept.zip(label.as_deref());
     panel(
         &left,
         &format!("loss ({})", curves.loss_name),
@@ -137,7 +147,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, curves: &Curves) 
             ("valid", ORANGE, pick(|r| r.valid.loss)),
         ],
         &epochs,
-        curves.kept,
+        kept,
         SeriesLabelPosition::UpperRight,
     )?;
     panel(
@@ -149,7 +159,7 @@ pub fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, curves: &Curves) 
             ("valid", ORANGE, pick(|r| 100.0 * r.valid.accuracy)),
         ],
         &epochs,
-        curves.kept,
+        kept,
         SeriesLabelPosition::LowerRight,
     )?;
     Ok(())

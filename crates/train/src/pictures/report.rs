@@ -85,16 +85,26 @@ pub fn html(parts: &ReportParts) -> String {
         "<tr><td>training</td><td>{}</td></tr><tr><td>validation</td><td>{}</td></tr><tr><td>test</td><td>{}</td></tr></table>\n",
         info.data.train, info.data.valid, eval.n
     ));
-    if let Some(r) = &info.refit {
-        h.push_str(&format!(
+    match &info.refit {
+        Some(r) => h.push_str(&format!(
             "<p>Refit: the model shown here was trained again on the training and validation parts together ({} images, {} epochs); the curves are the first fit's.</p>\n",
             r.images, r.epochs
-        ));
+        )),
+        None if info.config.train.refit => h.push_str(
+            "<p>A refit was asked for (<code>train.refit</code>) but did not finish: the model shown here is the validated one; <code>linclass train --resume</code> runs the refit.</p>\n",
+        ),
+        None => {}
     }
-    h.push_str(&format!(
-        "<p>Test log loss (mean cross-entropy of the softmax): {:.4}</p>\n",
-        eval.log_loss
-    ));
+    h.push_str(&match info.config.train.loss {
+        crate::config::LossKind::SquaredError => format!(
+            "<p>Test squared error (the training loss): {:.4}; log loss (cross-entropy of the softmax, not the training loss): {:.4}</p>\n",
+            eval.squared_error, eval.log_loss
+        ),
+        _ => format!(
+            "<p>Test log loss (mean cross-entropy of the softmax, the training loss): {:.4}</p>\n",
+            eval.log_loss
+        ),
+    });
     if let Some(curves) = &parts.curves_svg {
         h.push_str("<h2>Training curves</h2>\n");
         h.push_str(&inline_svg(curves));

@@ -322,3 +322,41 @@ fn missing_files_are_listed_for_every_split_training_reads() {
     }
     assert!(!run.exists());
 }
+
+#[test]
+fn an_empty_data_dir_finds_the_data_folder_of_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_cifar10(&tmp.path().join("data").join("cifar10"), 20);
+    let config = repo_root().join("configs/cifar10.toml");
+    let config = config.to_str().unwrap();
+    let out = linclass(
+        tmp.path(),
+        &["data", "info", config, "--set", "data.subset=true"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let folder = tmp
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join("data")
+        .join("cifar10");
+    assert!(stdout.contains(&folder.display().to_string()), "{stdout}");
+    let out = linclass(
+        tmp.path(),
+        &[
+            "train",
+            config,
+            "--quiet",
+            "--set",
+            "data.subset=true",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "output.dir=run",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let info = std::fs::read_to_string(tmp.path().join("run").join("run.toml")).unwrap();
+    assert!(info.contains("train = 95\nvalid = 5\n"), "{info}");
+}

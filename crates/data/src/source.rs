@@ -82,14 +82,25 @@ impl DatasetKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// Where the files are expected when `data.dir` is empty (and where downloads go).
+    /// Where the files are expected when `data.dir` is empty (and where downloads go):
+    /// `data/KIND` of the working directory when that folder exists, else that of the source
+    /// tree the program was built from while the tree exists, else (a program used after its
+    /// tree is gone) the working directory's again. The shipped MNIST is always the tree's.
     pub fn default_dir(self) -> PathBuf {
+        let local = Path::new("data");
         // DATA_ROOT is spelled from this crate's folder (`crates/data/../../data`): shown
-        // resolved when it exists.
-        let root = Path::new(DATA_ROOT);
-        root.canonicalize()
-            .unwrap_or_else(|_| root.to_path_buf())
-            .join(self.name())
+        // resolved.
+        let tree = Path::new(DATA_ROOT);
+        let root = if local.join(self.name()).is_dir() || !tree.is_dir() {
+            local
+        } else {
+            tree
+        };
+        let root = root
+            .canonicalize()
+            .or_else(|_| std::path::absolute(root))
+            .unwrap_or_else(|_| root.to_path_buf());
+        root.join(self.name())
     }
 
     /// The files published for this kind.

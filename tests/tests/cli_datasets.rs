@@ -321,6 +321,37 @@ fn missing_files_are_listed_for_every_split_training_reads() {
         assert!(stderr.contains(f), "{f} not named: {stderr}");
     }
     assert!(!run.exists());
+
+    // One MNIST file missing: the way to get it names that file alone.
+    let mnist = tmp.path().join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+    ] {
+        std::fs::copy(mnist_dir().join(f), mnist.join(f)).unwrap();
+    }
+    let out = linclass(
+        &repo_root(),
+        &[
+            "train",
+            "--set",
+            &format!("data.dir={}", mnist.display()),
+            "--set",
+            &format!("output.dir={}", run.display()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("missing t10k-labels-idx1-ubyte.gz;")
+            && stderr.contains(
+                "put t10k-labels-idx1-ubyte.gz (MD5 ec29112dd5afa0611ce80d1b7f02629c) from "
+            )
+            && !stderr.contains("train-images"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -405,7 +405,14 @@ impl DataSource {
                 ),
             ));
         }
-        let files = self.kind.remote_files();
+        // An archive holds every file; loose files are named only when missing.
+        let all = self.kind.remote_files();
+        let named: Vec<RemoteFile> = all
+            .iter()
+            .filter(|f| f.extract || missing.iter().any(|m| *m == f.name))
+            .cloned()
+            .collect();
+        let files = if named.is_empty() { all } else { named };
         let how = files
             .iter()
             .map(|f| {

@@ -390,4 +390,16 @@ fn an_empty_data_dir_finds_the_data_folder_of_the_working_directory() {
     assert!(out.status.success(), "{}", describe(&out));
     let info = std::fs::read_to_string(tmp.path().join("run").join("run.toml")).unwrap();
     assert!(info.contains("train = 95\nvalid = 5\n"), "{info}");
+    // The folder found is recorded: eval from another directory reads the same data.
+    assert!(
+        info.contains(&format!("dir = \"{}\"", folder.display())),
+        "{info}"
+    );
+    let run = tmp.path().join("run");
+    let out = linclass(&repo_root(), &["eval", "--json", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // The default config is found from any directory.
+    let out = linclass(tmp.path(), &["data", "info"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dataset: mnist"));
 }

@@ -270,3 +270,81 @@ fn eval_and_export_say_which_model_and_which_loss() {
         "{stdout}"
     );
 }
+
+/// Sets `[config.train] key = value` in a run's run.toml.
+fn set_train_key(run: &Path, key: &str, value: &str) {
+    let path = run.join("run.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut in_train = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with('[') {
+                in_train = line.trim() == "[config.train]";
+            }
+            if in_train && line.starts_with(&format!("{key} = ")) {
+                format!("{key} = {value}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn new_epochs_after_a_refit_drop_its_record_and_its_derived_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, true);
+    let r = run.to_str().unwrap();
+    let out = linclass(&repo_root(), &["eval", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(run.join("confusion.png").is_file());
+
+    // Two more epochs, no refit this time: the record is the validated model of the run's
+    // kept epoch, and run.toml no longer claims a refit.
+    set_train_key(&run, "epochs", "3");
+    set_train_key(&run, "refit", "false");
+    let out = linclass(&repo_root(), &["train", "--quiet", "--resume", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let info = RunDir::new(&run).load_info().unwrap();
+    assert!(info.refit.is_none());
+    assert!(
+        !std::fs::read_to_string(run.join("run.toml"))
+            .unwrap()
+            .contains("[refit]")
+    );
+    assert!(
+        !run.join("confusion.png").exists(),
+        "a picture of the old model stayed"
+    );
+    let (_, kept) = linclass::runfiles::read_metrics_csv(
+        &std::fs::read_to_string(run.join("metrics.csv")).unwrap(),
+    );
+    let device = Backend::Cpu.device().unwrap();
+    let checkpoint = linclass::training::load_checkpoint_model(
+        &RunDir::new(&run),
+        kept.unwrap(),
+        &info.model,
+        info.config.train.loss,
+        &device,
+    )
+    .unwrap();
+    let model = Classifier::load(&run, &device).unwrap();
+    assert_close(
+        &bias_of(model.model()),
+        &bias_of(&checkpoint),
+        "validated record",
+    );
+
+    // Without its record, a run stopped early points to --resume.
+    std::fs::remove_file(run.join("model.bpk")).unwrap();
+    let out = linclass(&repo_root(), &["eval", r]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`linclass train --resume "),
+        "{}",
+        describe(&out)
+    );
+}

@@ -38,13 +38,27 @@ struct ConfigPath {
     #[arg(value_name = "CONFIG", conflicts_with = "config")]
     file: Option<PathBuf>,
     /// Experiment config (TOML).
-    #[arg(long, default_value = "configs/mnist.toml")]
+    #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
 }
 
+const DEFAULT_CONFIG: &str = "configs/mnist.toml";
+
 impl ConfigPath {
-    fn path(&self) -> &Path {
-        self.file.as_deref().unwrap_or(&self.config)
+    /// The given config; the default one is looked for in the working directory, then in the
+    /// source tree (so that the binary works from any directory).
+    fn path(&self) -> PathBuf {
+        if let Some(file) = &self.file {
+            return file.clone();
+        }
+        let tree = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        if self.config == Path::new(DEFAULT_CONFIG)
+            && !self.config.exists()
+            && let Ok(found) = tree.join(DEFAULT_CONFIG).canonicalize()
+        {
+            return found;
+        }
+        self.config.clone()
     }
 }
 
@@ -234,7 +248,7 @@ fn run(cli: Cli) -> Result<()> {
             let result = match resume {
                 Some(run) => crate::training::resume(&run, backend, quiet),
                 None => {
-                    let config = ExperimentConfig::load(config.path(), &sets)?;
+                    let config = ExperimentConfig::load(&config.path(), &sets)?;
                     crate::training::train(&config, backend, quiet)
                 }
             };
@@ -420,7 +434,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Sweep { config, grid, sets } => {
-            let config = ExperimentConfig::load(config.path(), &sets)?;
+            let config = ExperimentConfig::load(&config.path(), &sets)?;
             crate::sweep::sweep(&config, &grid, &sets, backend)?;
             Ok(())
         }
@@ -430,7 +444,7 @@ fn run(cli: Cli) -> Result<()> {
             samples,
             weights,
         } => {
-            let config = ExperimentConfig::load(config.path(), &sets)?;
+            let config = ExperimentConfig::load(&config.path(), &sets)?;
             let r = crate::gradcheck::gradcheck(&config, backend, samples, weights)?;
             crate::say!(
                 "loss {}: compared {} gradients on {} samples; largest relative error {:.3e}, largest absolute error {:.3e}",
@@ -451,7 +465,7 @@ fn run(cli: Cli) -> Result<()> {
             csv,
             synthetic,
         } => {
-            let config = ExperimentConfig::load(config.path(), &sets)?;
+            let config = ExperimentConfig::load(&config.path(), &sets)?;
             let line = crate::bench::run(&config, backend, csv.as_deref(), synthetic)?;
             crate::say!("{}", line.line());
             Ok(())
@@ -480,7 +494,7 @@ fn command_parts(command: DataCommand) -> crate::datainfo::DataAction {
         },
         DataCommand::Cache { clear } => crate::datainfo::DataAction::Cache { clear },
         DataCommand::Info { config, sets } => crate::datainfo::DataAction::Info {
-            config: config.path().to_path_buf(),
+            config: config.path(),
             sets,
         },
     }

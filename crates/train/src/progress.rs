@@ -135,6 +135,21 @@ impl EpochLog {
         Ok(())
     }
 
+    /// Drops the rows after epoch `last` and rewrites metrics.csv: an interruption can come
+    /// after an epoch's row was written but before its checkpoint was, and a resume redoes
+    /// that epoch.
+    pub fn truncate_to(&self, last: usize) {
+        let mut state = self.lock();
+        if state.records.iter().all(|r| r.epoch <= last) {
+            return;
+        }
+        state.records.retain(|r| r.epoch <= last);
+        state.csv = csv_text(&state.records, state.k, state.keep_best);
+        if let Err(e) = write_atomic(&state.csv_path, state.csv.as_bytes()) {
+            eprintln!("warning: {e:#}");
+        }
+    }
+
     /// Which epoch the `kept` column marks: the best validation loss, or the last epoch.
     pub fn keep_best(&self, best: bool) {
         self.lock().keep_best = best;

@@ -267,16 +267,21 @@ impl RunDir {
             .into_record()
             .into_bytes()
             .map_err(|e| anyhow!("cannot encode the model record: {e}"))?;
-        write_atomic(&self.file(RECORD_FILE), &bytes)?;
+        let path = self.file(RECORD_FILE);
+        if std::fs::read(&path).is_ok_and(|old| *old == *bytes) {
+            return Ok(()); // the same model: its pictures and export still describe it
+        }
+        // Removed first, so that a process killed in between leaves the old model without
+        // them rather than the new one beside pictures of the old.
         for name in DERIVED_FILES {
-            let path = self.file(name);
-            let _ = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
+            let derived = self.file(name);
+            let _ = if derived.is_dir() {
+                std::fs::remove_dir_all(&derived)
             } else {
-                std::fs::remove_file(&path)
+                std::fs::remove_file(&derived)
             };
         }
-        Ok(())
+        write_atomic(&path, &bytes)
     }
 
     /// Removes the temporary files (`.NAME.tmpPID`) that a killed process left while
@@ -319,6 +324,17 @@ pub fn load_record(
     device: &Device,
 ) -> Result<LinearClassifier> {
     if !path.is_file() {
+        let run = path.parent().unwrap_or(Path::new("."));
+        let checkpoints = std::fs::read_dir(run.join("checkpoint")).is_ok_and(|mut d| {
+            d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("model-")))
+        });
+        if checkpoints {
+            bail!(
+                "{}: no model record yet: the run was stopped before it kept one; `linclass train --resume {}` continues it from its checkpoints",
+                path.display(),
+                run.display()
+            );
+        }
         bail!(
             "{}: no model record (train a model into this run directory first)",
             path.display()

@@ -146,6 +146,13 @@ pub struct Trained {
 /// any working directory.
 fn with_absolute_data_dir(config: &ExperimentConfig) -> ExperimentConfig {
     let mut config = config.clone();
+    let source = crate::datasets::source(&config.data, config.train.seed);
+    if config.data.dir.is_empty() && !source.is_embedded() {
+        // The folder a default found (data/KIND of the working directory or of the source
+        // tree, Debian's Fashion-MNIST): recorded, so that eval and resume read the same one
+        // from any directory.
+        config.data.dir = source.resolved_dir().display().to_string();
+    }
     if !config.data.dir.is_empty()
         && let Ok(abs) = std::path::absolute(&config.data.dir)
     {
@@ -478,9 +485,15 @@ struct CtrlCScope;
 
 impl Drop for CtrlCScope {
     fn drop(&mut self) {
+        // The run's files are written: what is left (curves, the closing line) takes
+        // milliseconds, and a Ctrl-C now must not cut it short with a silent exit.
+        FINISHING.store(true, std::sync::atomic::Ordering::SeqCst);
         *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
+
+/// Set once training has ended in this process: Ctrl-C is then ignored, not an exit.
+static FINISHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn install_ctrl_c(interrupter: Interrupter) -> CtrlCScope {
     static INSTALLED: Once = Once::new();
@@ -489,6 +502,7 @@ fn install_ctrl_c(interrupter: Interrupter) -> CtrlCScope {
         let _ = ctrlc::set_handler(|| {
             match CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                 Some(i) => i.stop(Some("interrupted (Ctrl-C or a termination signal)")),
+                None if FINISHING.load(std::sync::atomic::Ordering::SeqCst) => {}
                 None => std::process::exit(130),
             }
         });
@@ -555,7 +569,9 @@ fn train_from(
                     changes.join("; ")
                 );
             }
-            if recorded.backend != info.backend {
+            // New epochs make the refit (if any) a refit of an older epoch count: the record
+            // stops claiming one, and the end of this run refits again if asked to.
+            if recorded.backend != info.backend || recorded.refit.is_some() {
                 run.save_info(&info)?;
             }
         }
@@ -692,6 +708,9 @@ fn train_from(
     }
     if result.interrupted.is_some() {
         let finished = checkpointed(&run, &log, config);
+        if let Some(last) = finished.last() {
+            log.truncate_to(last.epoch);
+        }
         let keep_best = config.train.keep == Keep::Best;
         let epoch = crate::runfiles::kept_epoch(&finished, keep_best);
         let kept = keep_checkpoint(&run, epoch, &model_config, config, &device) + &restored;

@@ -646,3 +646,56 @@ fn a_failed_first_run_leaves_no_directory() {
     assert!(!stderr.contains("put back"), "{stderr}");
     assert!(!run.exists(), "{} was left", run.display());
 }
+
+/// The pid of a process that has ended.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn what_a_killed_replacement_left_is_settled_by_the_next_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_folder(&data, 12);
+    let run = tmp.path().join("run");
+    train_folder(&data, &run, 2);
+    let earlier = hashes(&run);
+    let r = run.to_str().unwrap();
+
+    // As a `train` into the directory killed with -9 before its first epoch ended: the
+    // earlier run's files in .replaced-PID, the new run's run.toml and metrics in place.
+    let backup = run.join(format!(".replaced-{}", dead_pid()));
+    std::fs::create_dir(&backup).unwrap();
+    for name in [
+        "model.bpk",
+        "run.toml",
+        "metrics.csv",
+        "checkpoint",
+        "curves.png",
+        "curves.svg",
+    ] {
+        std::fs::rename(run.join(name), backup.join(name)).unwrap();
+    }
+    std::fs::copy(backup.join("run.toml"), run.join("run.toml")).unwrap();
+    std::fs::write(run.join("metrics.csv"), "epoch\n").unwrap();
+    let out = run_cli(&["eval", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!backup.exists());
+    let now = hashes(&run);
+    for (file, hash) in &earlier {
+        assert_eq!(now.get(file), Some(hash), "{} not put back", file.display());
+    }
+
+    // Killed after its first epoch instead: the new run stays (it can resume), the earlier
+    // one goes.
+    let backup = run.join(format!(".replaced-{}", dead_pid()));
+    std::fs::create_dir(&backup).unwrap();
+    std::fs::copy(run.join("model.bpk"), backup.join("model.bpk")).unwrap();
+    let out = run_cli(&["eval", r]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!backup.exists());
+    assert!(run.join("checkpoint").is_dir());
+}

@@ -205,6 +205,7 @@ impl RunDir {
     /// the earlier run can be put back if the new one fails before its first epoch.
     /// `created`: the directory was made for the new run, and goes again if the run fails.
     pub fn set_aside(&self, created: bool) -> Result<Aside> {
+        self.settle_killed_replacement();
         let backup = self.file(&format!(".replaced-{}", std::process::id()));
         let mut moved = Vec::new();
         for name in RUN_FILES {
@@ -232,6 +233,7 @@ impl RunDir {
     }
 
     pub fn load_info(&self) -> Result<RunInfo> {
+        self.settle_killed_replacement();
         if self.path.is_file() {
             bail!(
                 "{} is a file, not a run directory: give the folder that `train` wrote (output.dir), holding run.toml and model.bpk",
@@ -284,6 +286,47 @@ impl RunDir {
         write_atomic(&path, &bytes)
     }
 
+    /// Settles what a `train` killed outright (kill -9, power loss) left while replacing an
+    /// earlier run (`.replaced-PID`, see [`RunDir::set_aside`]): if the new run finished no
+    /// epoch (no complete checkpoint), its files go and the earlier run is put back, as a
+    /// failed run would have done; otherwise the new run stays (it can `--resume`) and the
+    /// earlier one goes. Folders of a process still running are left alone.
+    pub fn settle_killed_replacement(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(Ok(pid)) = name.strip_prefix(".replaced-").map(str::parse::<u32>) else {
+                continue;
+            };
+            if pid == std::process::id() || !process_gone(pid) {
+                continue;
+            }
+            let backup = entry.path();
+            let new_run_has_epochs = std::fs::read_dir(self.file("checkpoint")).is_ok_and(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("scheduler-"))
+            });
+            if !new_run_has_epochs {
+                for name in RUN_FILES {
+                    let from = backup.join(name);
+                    if !from.exists() {
+                        continue;
+                    }
+                    let to = self.file(name);
+                    let _ = if to.is_dir() {
+                        std::fs::remove_dir_all(&to)
+                    } else {
+                        std::fs::remove_file(&to)
+                    };
+                    let _ = std::fs::rename(&from, &to);
+                }
+            }
+            let _ = std::fs::remove_dir_all(&backup);
+        }
+    }
+
     /// Removes the temporary files (`.NAME.tmpPID`) that a killed process left while
     /// replacing one of the run's files; those of a process still running stay.
     pub fn remove_leftover_temporaries(&self) {
@@ -302,10 +345,7 @@ impl RunDir {
             let Ok(pid) = pid.parse::<u32>() else {
                 continue;
             };
-            let alive = pid == std::process::id()
-                || (Path::new("/proc/self").exists()
-                    && Path::new("/proc").join(pid.to_string()).exists());
-            if ours && !alive {
+            if ours && pid != std::process::id() && process_gone(pid) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -315,6 +355,12 @@ impl RunDir {
     pub fn load_model(&self, info: &RunInfo, device: &Device) -> Result<LinearClassifier> {
         load_record(&self.file(RECORD_FILE), &info.model, device)
     }
+}
+
+/// Whether process `pid` has ended, as far as this system can tell (where `/proc` is not
+/// available, no process is taken for gone).
+fn process_gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Loads a record file into a fresh model of the given shape.

@@ -344,6 +344,9 @@ pub fn sweep(
             r.seconds
         ));
     }
+    // The table is on disk before the refit and the test: a Ctrl-C there keeps it.
+    write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
+    write_atomic(&root.join("sweep.md"), md.as_bytes())?;
     // The test split is used once, for the configuration chosen on validation accuracy.
     let best = &rows[0];
     let chosen = configs
@@ -381,7 +384,6 @@ pub fn sweep(
         evaluation.n
     );
     md.push_str(&summary);
-    write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
     write_atomic(&root.join("sweep.md"), md.as_bytes())?;
     crate::say!("\n{md}");
     crate::say!(

@@ -69,6 +69,15 @@ fn assert_close(got: &[f64], want: &[f64], what: &str) {
     assert!(worst < 1e-6, "{what}: {got:?} vs {want:?}");
 }
 
+/// `run`'s model.bpk is one step over all 1,000 images (training and validation parts).
+fn assert_one_step_over_all_images(run: &Path, what: &str) {
+    let set = real_mnist(Split::Train);
+    let all: Vec<usize> = (0..IMAGES).map(|i| set.label(i)).collect();
+    let device = Backend::Cpu.device().unwrap();
+    let model = Classifier::load(run, &device).unwrap();
+    assert_close(&bias_of(model.model()), &one_step_bias(&all), what);
+}
+
 #[test]
 fn refit_trains_the_kept_model_again_on_the_training_and_validation_parts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -85,15 +94,9 @@ fn refit_trains_the_kept_model_again_on_the_training_and_validation_parts() {
     // The zero model's loss, ln 10, is what the one step of the epoch was measured at.
     assert!((refit.train_loss - 10f64.ln()).abs() < 1e-4, "{refit:?}");
 
-    let set = real_mnist(Split::Train);
-    let all: Vec<usize> = (0..IMAGES).map(|i| set.label(i)).collect();
+    assert_one_step_over_all_images(&run, "model.bpk");
     let device = Backend::Cpu.device().unwrap();
     let model = Classifier::load(&run, &device).unwrap();
-    assert_close(
-        &bias_of(model.model()),
-        &one_step_bias(&all),
-        "model.bpk: one step over all 1,000 images",
-    );
 
     // The validated model (the checkpoint of the kept epoch) saw only the training part: its
     // bias is the same formula over the 800 images that were not held out, and differs.
@@ -138,15 +141,7 @@ fn resume_runs_a_refit_that_did_not_run_and_only_once() {
     assert!(stdout.contains("all 1000 images for 1 epoch "), "{stdout}");
     let info = RunDir::new(&run).load_info().unwrap();
     assert_eq!(info.refit.map(|r| r.images), Some(IMAGES));
-    let set = real_mnist(Split::Train);
-    let all: Vec<usize> = (0..IMAGES).map(|i| set.label(i)).collect();
-    let device = Backend::Cpu.device().unwrap();
-    let model = Classifier::load(&run, &device).unwrap();
-    assert_close(
-        &bias_of(model.model()),
-        &one_step_bias(&all),
-        "resumed refit",
-    );
+    assert_one_step_over_all_images(&run, "resumed refit");
 
     // Done once: a second resume has nothing left to do and changes nothing.
     let before = std::fs::read(run.join("model.bpk")).unwrap();

@@ -492,6 +492,32 @@ fn resume(run: &Path) {
     );
 }
 
+/// An uninterrupted run of `sets` into `run`, to compare an interrupted one with.
+fn train_whole(run: &Path, sets: &[&str]) {
+    let out = linclass(
+        &repo_root(),
+        &[
+            &["train", "--quiet"][..],
+            &sets.iter().flat_map(|s| ["--set", *s]).collect::<Vec<_>>()[..],
+            &["--set", &format!("output.dir={}", run.display())],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// Sends Ctrl-C (SIGINT) to `child`, checks that it exits with 130, and returns its stderr.
+fn ctrl_c(child: std::process::Child) -> String {
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    stderr
+}
+
 #[test]
 fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
     let tmp = tempfile::tempdir().unwrap();
@@ -503,27 +529,12 @@ fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
         "optimizer.lr=0.01",
         "train.refit=true",
     ];
-    let out = linclass(
-        &repo_root(),
-        &[
-            &["train", "--quiet"][..],
-            &sets.iter().flat_map(|s| ["--set", s]).collect::<Vec<_>>()[..],
-            &["--set", &format!("output.dir={}", whole.display())],
-        ]
-        .concat(),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    train_whole(&whole, &sets);
 
     // Both epochs done and checkpointed: the refit (as long again) is under way.
     let child = start_and_wait(&cut, &sets, 2);
     std::thread::sleep(Duration::from_millis(800));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let stderr = ctrl_c(child);
     assert!(
         stderr.contains("the refit was interrupted")
             && stderr.contains("model.bpk is the validated model of epoch")
@@ -571,26 +582,11 @@ fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
 fn ctrl_c_then_resume_gives_the_uninterrupted_record() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
-    let out = linclass(
-        &repo_root(),
-        &[
-            &["train", "--quiet"][..],
-            &SLOW.iter().flat_map(|s| ["--set", s]).collect::<Vec<_>>()[..],
-            &["--set", &format!("output.dir={}", whole.display())],
-        ]
-        .concat(),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    train_whole(&whole, &SLOW);
 
     let child = start_and_wait(&cut, &SLOW, 1);
     std::thread::sleep(Duration::from_millis(300));
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let stderr = ctrl_c(child);
     assert!(
         stderr.contains("training interrupted") && stderr.contains("--resume"),
         "{stderr}"
@@ -627,16 +623,7 @@ fn ctrl_c_then_resume_gives_the_uninterrupted_record() {
 fn kill_9_loses_at_most_the_epoch_in_progress() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
-    let out = linclass(
-        &repo_root(),
-        &[
-            &["train", "--quiet"][..],
-            &SLOW.iter().flat_map(|s| ["--set", s]).collect::<Vec<_>>()[..],
-            &["--set", &format!("output.dir={}", whole.display())],
-        ]
-        .concat(),
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    train_whole(&whole, &SLOW);
 
     let mut child = start_and_wait(&cut, &SLOW, 1);
     std::thread::sleep(Duration::from_millis(500));

@@ -662,3 +662,36 @@ fn resume_refuses_finished_or_empty_runs() {
         describe(&out)
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_sweep_not_just_its_combination() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("sweep");
+    let child = linclass_tests::linclass_command(
+        &repo_root(),
+        &["sweep", "--grid", "optimizer.lr=0.01,0.02"],
+    )
+    // SLOW without its learning rate, which the grid sets.
+    .args(
+        SLOW.iter()
+            .filter(|s| !s.starts_with("optimizer.lr"))
+            .flat_map(|s| ["--set", s]),
+    )
+    .args(["--set", &format!("output.dir={}", root.display())])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let first = root.join("000_lr=0.01").join("metrics.csv");
+    let started = Instant::now();
+    while std::fs::read_to_string(&first).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stderr = ctrl_c(child);
+    assert!(
+        stderr.contains("sweep stopped at optimizer.lr=0.01 (0 of 2 combinations done)"),
+        "{stderr}"
+    );
+    assert!(!root.join("001_lr=0.02").exists());
+}

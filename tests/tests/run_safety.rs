@@ -683,19 +683,31 @@ fn what_a_killed_replacement_left_is_settled_by_the_next_command() {
     std::fs::write(run.join("metrics.csv"), "epoch\n").unwrap();
     let out = run_cli(&["eval", r]);
     assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("it is put back"),
+        "{}",
+        describe(&out)
+    );
     assert!(!backup.exists());
     let now = hashes(&run);
     for (file, hash) in &earlier {
         assert_eq!(now.get(file), Some(hash), "{} not put back", file.display());
     }
 
-    // Killed after its first epoch instead: the new run stays (it can resume), the earlier
-    // one goes.
+    // Killed after its first epoch instead: the new run stays (it can resume); a reading
+    // command leaves the earlier one aside, a new run (or a resume) removes it.
     let backup = run.join(format!(".replaced-{}", dead_pid()));
     std::fs::create_dir(&backup).unwrap();
     std::fs::copy(run.join("model.bpk"), backup.join("model.bpk")).unwrap();
     let out = run_cli(&["eval", r]);
     assert!(out.status.success(), "{}", describe(&out));
-    assert!(!backup.exists());
+    assert!(backup.join("model.bpk").is_file());
     assert!(run.join("checkpoint").is_dir());
+    train_folder(&data, &run, 1);
+    assert!(!backup.exists());
+    assert!(
+        !names(&run).iter().any(|n| n.starts_with(".replaced-")),
+        "{:?}",
+        names(&run)
+    );
 }

@@ -205,7 +205,7 @@ impl RunDir {
     /// the earlier run can be put back if the new one fails before its first epoch.
     /// `created`: the directory was made for the new run, and goes again if the run fails.
     pub fn set_aside(&self, created: bool) -> Result<Aside> {
-        self.settle_killed_replacement();
+        self.settle_killed_replacement(true);
         let backup = self.file(&format!(".replaced-{}", std::process::id()));
         let mut moved = Vec::new();
         for name in RUN_FILES {
@@ -233,7 +233,7 @@ impl RunDir {
     }
 
     pub fn load_info(&self) -> Result<RunInfo> {
-        self.settle_killed_replacement();
+        self.settle_killed_replacement(false);
         if self.path.is_file() {
             bail!(
                 "{} is a file, not a run directory: give the folder that `train` wrote (output.dir), holding run.toml and model.bpk",
@@ -289,9 +289,11 @@ impl RunDir {
     /// Settles what a `train` killed outright (kill -9, power loss) left while replacing an
     /// earlier run (`.replaced-PID`, see [`RunDir::set_aside`]): if the new run finished no
     /// epoch (no complete checkpoint), its files go and the earlier run is put back, as a
-    /// failed run would have done; otherwise the new run stays (it can `--resume`) and the
-    /// earlier one goes. Folders of a process still running are left alone.
-    pub fn settle_killed_replacement(&self) {
+    /// failed run would have done (said on stderr). Otherwise the new run is the one to
+    /// `--resume`, and the earlier one is removed only when `drop_earlier` (a resume or a new
+    /// run, which replace it anyway); other commands leave it. Folders of a process still
+    /// running are left alone.
+    pub fn settle_killed_replacement(&self, drop_earlier: bool) {
         let Ok(entries) = std::fs::read_dir(&self.path) else {
             return;
         };
@@ -308,7 +310,14 @@ impl RunDir {
                 d.flatten()
                     .any(|e| e.file_name().to_string_lossy().starts_with("scheduler-"))
             });
+            if new_run_has_epochs && !drop_earlier {
+                continue;
+            }
             if !new_run_has_epochs {
+                eprintln!(
+                    "note: {}: a `train` killed before its first epoch ended had set the earlier run aside; it is put back",
+                    self.path.display()
+                );
                 for name in RUN_FILES {
                     let from = backup.join(name);
                     if !from.exists() {

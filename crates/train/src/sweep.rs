@@ -244,6 +244,14 @@ pub fn sweep(
         // the sweep, not the end of it.
         let trained = match train(c, backend, true) {
             Ok(t) => t,
+            // Ctrl-C stops the sweep, not just this combination.
+            Err(e) if e.is::<crate::training::Interrupted>() => {
+                return Err(e.context(format!(
+                    "sweep stopped at {label} ({} of {} combinations done)",
+                    rows.len(),
+                    configs.len()
+                )));
+            }
             Err(e) => {
                 let why = format!("{e:#}");
                 crate::say!("  {label}: failed: {why}");

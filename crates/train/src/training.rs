@@ -270,6 +270,8 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
     let mut config = info.config.clone();
     config.output.dir = run.path.clone();
     run.remove_leftover_temporaries();
+    // The run resumed is the one a killed `train` had started: the run it replaced goes.
+    run.settle_killed_replacement(true);
     train_from(&config, backend, quiet, Some((done, info)))
 }
 
@@ -553,7 +555,7 @@ fn train_from(
     let data = open_training(&config.data, config.train.seed)?;
     check_test_split(&config.data, config.train.seed, &data.set)?;
 
-    let info = run_info(config, backend, &data);
+    let mut info = run_info(config, backend, &data);
     let model_config = info.model.clone();
     let mut created = false;
     let batch_size = config.train.batch_size.resolve(data.split.train.len());
@@ -569,9 +571,10 @@ fn train_from(
                     changes.join("; ")
                 );
             }
-            // New epochs make the refit (if any) a refit of an older epoch count: the record
-            // stops claiming one, and the end of this run refits again if asked to.
-            if recorded.backend != info.backend || recorded.refit.is_some() {
+            // The refit model (if any) stays the record, and run.toml keeps saying so, until
+            // a model of the new epochs replaces it.
+            info.refit = recorded.refit.clone();
+            if recorded.backend != info.backend {
                 run.save_info(&info)?;
             }
         }
@@ -700,6 +703,7 @@ fn train_from(
     if let Some(diverged) = log.divergence() {
         // The last epochs may already have been overshooting: keep the best one.
         let best = crate::runfiles::kept_epoch(&checkpointed(&run, &log, config), true);
+        drop_refit_record(&run, &mut info)?;
         let kept = keep_checkpoint(&run, best, &model_config, config, &device);
         return Err(anyhow!(
             "training diverged: {diverged}; try a smaller learning rate than {} (optimizer.lr); {kept}{restored}",
@@ -713,7 +717,17 @@ fn train_from(
         }
         let keep_best = config.train.keep == Keep::Best;
         let epoch = crate::runfiles::kept_epoch(&finished, keep_best);
-        let kept = keep_checkpoint(&run, epoch, &model_config, config, &device) + &restored;
+        let kept = match &info.refit {
+            // The new epochs did not change the choice: the refit of that epoch stays valid.
+            Some(r) if Some(r.epochs) == epoch => format!(
+                "model.bpk stays the refit of epoch {} (no later epoch is better)",
+                r.epochs
+            ),
+            _ => {
+                drop_refit_record(&run, &mut info)?;
+                keep_checkpoint(&run, epoch, &model_config, config, &device)
+            }
+        } + &restored;
         return Err(Interrupted {
             run: run.path.clone(),
             kept,
@@ -739,8 +753,8 @@ fn train_from(
         }
         _ => result.model.classifier,
     };
+    drop_refit_record(&run, &mut info)?;
     run.save_model(model.clone())?;
-    let mut info = info;
     let model = match kept {
         Some(epoch) if config.train.refit => {
             // The first fit is complete: its curves are drawn whatever the refit does.
@@ -770,6 +784,15 @@ fn train_from(
         train_pass_seconds: train_passes.seconds(),
         model,
     })
+}
+
+/// Stops `run.toml` claiming a refit, just before `model.bpk` is replaced by a model of the
+/// first fit.
+fn drop_refit_record(run: &RunDir, info: &mut RunInfo) -> Result<()> {
+    if info.refit.take().is_some() {
+        run.save_info(info)?;
+    }
+    Ok(())
 }
 
 /// A `train.refit` to run once the validated model of `epoch` is saved as the run's record.

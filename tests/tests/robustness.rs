@@ -695,3 +695,46 @@ fn ctrl_c_stops_a_sweep_not_just_its_combination() {
     );
     assert!(!root.join("001_lr=0.02").exists());
 }
+
+#[test]
+fn a_killed_extension_of_a_refit_run_keeps_model_and_record_in_agreement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let sets = [
+        "data.train_limit=20000",
+        "train.epochs=1",
+        "train.batch_size=1",
+        "optimizer.lr=0.01",
+        "train.refit=true",
+    ];
+    train_whole(&run, &sets);
+    let refit_model = std::fs::read(run.join("model.bpk")).unwrap();
+    let info_path = run.join("run.toml");
+    let text = std::fs::read_to_string(&info_path).unwrap();
+    assert!(text.contains("[refit]"));
+    // Two more epochs asked for, then kill -9 once the second has finished (Ctrl-C would
+    // let the run settle its files first).
+    let text = text.replacen("epochs = 1\n", "epochs = 3\n", 1);
+    std::fs::write(&info_path, text).unwrap();
+    let child = linclass_tests::linclass_command(
+        &repo_root(),
+        &["train", "--quiet", "--resume", run.to_str().unwrap()],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(run.join("metrics.csv")).map_or(0, |t| t.lines().count()) < 3 {
+        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut child = child;
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Either the refit model stays with its record, or a validated model replaces both.
+    let info = std::fs::read_to_string(&info_path).unwrap();
+    let still_refit = std::fs::read(run.join("model.bpk")).unwrap() == refit_model;
+    assert_eq!(info.contains("[refit]"), still_refit, "{stderr}\n{info}");
+}

@@ -545,6 +545,8 @@ fn train_from(
     resume: Option<(usize, RunInfo)>,
 ) -> Result<Trained> {
     let resume_at = resume.as_ref().map(|(done, _)| *done);
+    // Until training starts, Ctrl-C ends the process at once (nothing is written yet).
+    FINISHING.store(false, std::sync::atomic::Ordering::SeqCst);
     let device = backend.device()?;
     let config = &with_absolute_data_dir(config);
     let run = RunDir::new(&config.output.dir);

@@ -60,8 +60,8 @@ impl std::error::Error for RefitStopped {}
 /// Pixels are normalized as in the run (`normalization`, measured on the training part), so
 /// the model is applied to new images exactly as the validated one was.
 ///
-/// Errors: [`RefitStopped`] when `interrupter` is stopped (Ctrl-C) or when an epoch's mean loss is not finite or exceeds
-/// [`EXPLOSION_FACTOR`] times the loss of the zero model.
+/// Errors: [`RefitStopped`] when `interrupter` is stopped (Ctrl-C) or when an epoch's mean
+/// loss is not finite or exceeds [`EXPLOSION_FACTOR`] times the loss of the zero model.
 #[allow(clippy::too_many_arguments)]
 pub fn refit(
     config: &ExperimentConfig,

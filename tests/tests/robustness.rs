@@ -682,18 +682,27 @@ fn ctrl_c_stops_a_sweep_not_just_its_combination() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let first = root.join("000_lr=0.01").join("metrics.csv");
+    // Stopped in the second combination, once the first is done.
+    let second = root.join("001_lr=0.02").join("metrics.csv");
     let started = Instant::now();
-    while std::fs::read_to_string(&first).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(started.elapsed() < Duration::from_secs(120), "no progress");
+    while std::fs::read_to_string(&second).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(started.elapsed() < Duration::from_secs(180), "no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
     let stderr = ctrl_c(child);
     assert!(
-        stderr.contains("sweep stopped at optimizer.lr=0.01 (0 of 2 combinations done)"),
+        stderr.contains("sweep stopped at optimizer.lr=0.02 (1 of 2 combinations done, their table is in sweep.md"),
         "{stderr}"
     );
-    assert!(!root.join("001_lr=0.02").exists());
+    // The finished combination's row is kept, and the table says where it stopped.
+    let md = std::fs::read_to_string(root.join("sweep.md")).unwrap();
+    assert!(md.lines().any(|l| l.starts_with("| 0.01 | ")), "{md}");
+    assert!(
+        md.contains("Stopped (Ctrl-C) at optimizer.lr=0.02: 1 of 2 combinations done"),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(root.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
 }
 
 #[test]

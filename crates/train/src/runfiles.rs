@@ -384,8 +384,24 @@ pub fn load_record(
             d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("model-")))
         });
         if checkpoints {
+            // The run a killed `train` was replacing, if any, waits beside it.
+            let aside = std::fs::read_dir(run)
+                .ok()
+                .and_then(|d| {
+                    d.flatten().map(|e| e.path()).find(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(".replaced-"))
+                    })
+                })
+                .map(|p| {
+                    format!(
+                        " (the run it replaces is kept aside in {} until then)",
+                        p.display()
+                    )
+                })
+                .unwrap_or_default();
             bail!(
-                "{}: no model record yet: the run was stopped before it kept one; `linclass train --resume {}` continues it from its checkpoints",
+                "{}: no model record yet: the run was stopped before it kept one; `linclass train --resume {}` continues it from its checkpoints{aside}",
                 path.display(),
                 run.display()
             );

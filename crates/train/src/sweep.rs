@@ -2,7 +2,7 @@
 //! accuracy, and evaluates only the chosen one on the test split.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
@@ -246,10 +246,19 @@ pub fn sweep(
             Ok(t) => t,
             // Ctrl-C stops the sweep, not just this combination.
             Err(e) if e.is::<crate::training::Interrupted>() => {
+                let done = rows.len();
+                if done > 0 {
+                    let mut md = write_tables(&root, &grid, &mut rows)?;
+                    md.push_str(&format!(
+                        "\nStopped (Ctrl-C) at {label}: {done} of {} combinations done, nothing tested.\n",
+                        configs.len()
+                    ));
+                    write_atomic(&root.join("sweep.md"), md.as_bytes())?;
+                }
                 return Err(e.context(format!(
-                    "sweep stopped at {label} ({} of {} combinations done)",
-                    rows.len(),
-                    configs.len()
+                    "sweep stopped at {label} ({done} of {} combinations done{}; `sweep` again trains them all anew)",
+                    configs.len(),
+                    if done > 0 { ", their table is in sweep.md" } else { "" }
                 )));
             }
             Err(e) => {
@@ -294,67 +303,14 @@ pub fn sweep(
         );
         rows.push(row);
     }
-    // Best validation accuracy first; failed combinations last.
-    rows.sort_by(|a, b| {
-        a.failed
-            .is_some()
-            .cmp(&b.failed.is_some())
-            .then(b.valid_acc.total_cmp(&a.valid_acc))
-    });
+    let mut md = write_tables(&root, &grid, &mut rows)?;
     if rows.iter().all(|r| r.failed.is_some()) {
         bail!(
             "every combination failed; the first: {}",
             rows[0].failed.as_deref().unwrap_or("")
         );
     }
-
-    let keys: Vec<&str> = grid.iter().map(|g| g.key.as_str()).collect();
-    let mut csv = format!(
-        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed\n",
-        keys.join(",")
-    );
-    let mut md = format!(
-        "| {} | train acc | valid acc | train loss | valid loss | seconds |\n|{}---|---|---|---|---|\n",
-        keys.join(" | "),
-        "---|".repeat(keys.len())
-    );
-    for r in &rows {
-        let values: Vec<&str> = r.settings.iter().map(|(_, v)| v.as_str()).collect();
-        if let Some(why) = &r.failed {
-            // One short reason in both tables (the first clause of the error).
-            let short = why.split([';', ':']).next().unwrap_or(why).trim();
-            csv.push_str(&format!(
-                "{},,,,,,{},\"{}\"\n",
-                values.join(","),
-                r.run.display(),
-                why.replace('"', "'")
-            ));
-            md.push_str(&format!("| {} | {short} | | | | |\n", values.join(" | ")));
-            continue;
-        }
-        csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{},\n",
-            values.join(","),
-            r.train_acc,
-            r.valid_acc,
-            r.train_loss,
-            r.valid_loss,
-            r.seconds,
-            r.run.display()
-        ));
-        md.push_str(&format!(
-            "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.1} |\n",
-            values.join(" | "),
-            100.0 * r.train_acc,
-            100.0 * r.valid_acc,
-            r.train_loss,
-            r.valid_loss,
-            r.seconds
-        ));
-    }
     // The table is on disk before the refit and the test: a Ctrl-C there keeps it.
-    write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
-    write_atomic(&root.join("sweep.md"), md.as_bytes())?;
     // The test split is used once, for the configuration chosen on validation accuracy.
     let best = &rows[0];
     let chosen = configs
@@ -400,4 +356,62 @@ pub fn sweep(
         root.join("sweep.md").display()
     );
     Ok(rows)
+}
+
+/// Orders `rows` (best validation accuracy first, failed combinations last) and writes them
+/// as `sweep.csv` and `sweep.md` under `root`; returns the markdown table.
+fn write_tables(root: &Path, grid: &[GridKey], rows: &mut [SweepRow]) -> Result<String> {
+    rows.sort_by(|a, b| {
+        a.failed
+            .is_some()
+            .cmp(&b.failed.is_some())
+            .then(b.valid_acc.total_cmp(&a.valid_acc))
+    });
+    let keys: Vec<&str> = grid.iter().map(|g| g.key.as_str()).collect();
+    let mut csv = format!(
+        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed\n",
+        keys.join(",")
+    );
+    let mut md = format!(
+        "| {} | train acc | valid acc | train loss | valid loss | seconds |\n|{}---|---|---|---|---|\n",
+        keys.join(" | "),
+        "---|".repeat(keys.len())
+    );
+    for r in rows.iter() {
+        let values: Vec<&str> = r.settings.iter().map(|(_, v)| v.as_str()).collect();
+        if let Some(why) = &r.failed {
+            // One short reason in both tables (the first clause of the error).
+            let short = why.split([';', ':']).next().unwrap_or(why).trim();
+            csv.push_str(&format!(
+                "{},,,,,,{},\"{}\"\n",
+                values.join(","),
+                r.run.display(),
+                why.replace('"', "'")
+            ));
+            md.push_str(&format!("| {} | {short} | | | | |\n", values.join(" | ")));
+            continue;
+        }
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{},\n",
+            values.join(","),
+            r.train_acc,
+            r.valid_acc,
+            r.train_loss,
+            r.valid_loss,
+            r.seconds,
+            r.run.display()
+        ));
+        md.push_str(&format!(
+            "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.1} |\n",
+            values.join(" | "),
+            100.0 * r.train_acc,
+            100.0 * r.valid_acc,
+            r.train_loss,
+            r.valid_loss,
+            r.seconds
+        ));
+    }
+    write_atomic(&root.join("sweep.csv"), csv.as_bytes())?;
+    write_atomic(&root.join("sweep.md"), md.as_bytes())?;
+    Ok(md)
 }

@@ -681,6 +681,11 @@ fn what_a_killed_replacement_left_is_settled_by_the_next_command() {
     }
     std::fs::copy(backup.join("run.toml"), run.join("run.toml")).unwrap();
     std::fs::write(run.join("metrics.csv"), "epoch\n").unwrap();
+    // A checkpoint cut short (no scheduler file: no epoch finished) and a picture the earlier
+    // run did not have.
+    std::fs::create_dir(run.join("checkpoint")).unwrap();
+    std::fs::write(run.join("checkpoint").join("model-1.bpk"), b"cut").unwrap();
+    std::fs::write(run.join("templates.png"), b"new run's").unwrap();
     let out = run_cli(&["eval", r]);
     assert!(out.status.success(), "{}", describe(&out));
     assert!(
@@ -693,6 +698,11 @@ fn what_a_killed_replacement_left_is_settled_by_the_next_command() {
     for (file, hash) in &earlier {
         assert_eq!(now.get(file), Some(hash), "{} not put back", file.display());
     }
+    // Nothing of the new run stays: every checkpoint file is the earlier run's.
+    for (file, hash) in now.iter().filter(|(f, _)| f.starts_with("checkpoint")) {
+        assert_eq!(earlier.get(file), Some(hash), "{} stayed", file.display());
+    }
+    assert!(!run.join("templates.png").exists());
 
     // Killed after its first epoch instead: the new run stays (it can resume); a reading
     // command leaves the earlier one aside, a new run (or a resume) removes it.

@@ -318,18 +318,19 @@ impl RunDir {
                     "note: {}: a `train` killed before its first epoch ended had set the earlier run aside; it is put back",
                     self.path.display()
                 );
+                // Every file of the new run goes (it has nothing worth keeping), as when a
+                // failed run is undone; then the earlier run's come back.
                 for name in RUN_FILES {
-                    let from = backup.join(name);
-                    if !from.exists() {
-                        continue;
-                    }
                     let to = self.file(name);
                     let _ = if to.is_dir() {
                         std::fs::remove_dir_all(&to)
                     } else {
                         std::fs::remove_file(&to)
                     };
-                    let _ = std::fs::rename(&from, &to);
+                    let from = backup.join(name);
+                    if from.exists() {
+                        let _ = std::fs::rename(&from, &to);
+                    }
                 }
             }
             let _ = std::fs::remove_dir_all(&backup);

@@ -12,12 +12,14 @@ use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::train::{Interrupter, Learner};
-use linclass_data::{EpochLoader, ImageBatcher, ImageSet, Normalization};
+use linclass_data::{ImageBatcher, ImageSet, Normalization};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
-use crate::training::{EXPLOSION_FACTOR, Trainee, scheduler, sgd, zero_model_loss};
+use crate::training::{
+    EXPLOSION_FACTOR, Trainee, scheduler, sgd, training_loader, zero_model_loss,
+};
 
 /// What the refit did, recorded in `run.toml` as `[refit]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,18 +81,13 @@ pub fn refit(
     let schedule = scheduler(config, images.div_ceil(batch_size))?;
     device.seed(config.train.seed);
     let autodiff = device.clone().autodiff();
-    let loader = EpochLoader::new(
+    let loader = training_loader(
+        config,
         ImageBatcher::new(set, normalization),
         indices,
         batch_size,
-        config.train.shuffle.then_some(config.train.seed),
-        autodiff.clone(),
+        &autodiff,
     );
-    let loader = if config.data.random_flip {
-        loader.with_random_flip(config.train.seed)
-    } else {
-        loader
-    };
     let model = Trainee {
         classifier: model_config.init(&autodiff),
         loss: config.train.loss,

@@ -126,12 +126,7 @@ impl Drop for Aside {
             return;
         }
         for name in RUN_FILES {
-            let path = self.run.file(name);
-            let _ = if path.is_dir() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                std::fs::remove_file(&path)
-            };
+            remove_path(&self.run.file(name));
         }
         for name in &self.moved {
             let _ = std::fs::rename(self.backup.join(name), self.run.file(name));
@@ -276,12 +271,7 @@ impl RunDir {
         // Removed first, so that a process killed in between leaves the old model without
         // them rather than the new one beside pictures of the old.
         for name in DERIVED_FILES {
-            let derived = self.file(name);
-            let _ = if derived.is_dir() {
-                std::fs::remove_dir_all(&derived)
-            } else {
-                std::fs::remove_file(&derived)
-            };
+            remove_path(&self.file(name));
         }
         write_atomic(&path, &bytes)
     }
@@ -322,11 +312,7 @@ impl RunDir {
                 // failed run is undone; then the earlier run's come back.
                 for name in RUN_FILES {
                     let to = self.file(name);
-                    let _ = if to.is_dir() {
-                        std::fs::remove_dir_all(&to)
-                    } else {
-                        std::fs::remove_file(&to)
-                    };
+                    remove_path(&to);
                     let from = backup.join(name);
                     if from.exists() {
                         let _ = std::fs::rename(&from, &to);
@@ -365,6 +351,15 @@ impl RunDir {
     pub fn load_model(&self, info: &RunInfo, device: &Device) -> Result<LinearClassifier> {
         load_record(&self.file(RECORD_FILE), &info.model, device)
     }
+}
+
+/// Removes a file or a folder with its contents, if it is there.
+fn remove_path(path: &Path) {
+    let _ = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
 }
 
 /// Whether process `pid` has ended, as far as this system can tell (where `/proc` is not

@@ -254,11 +254,7 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
         if info.config.train.refit && info.refit.is_none() && finished > 0 {
             return refit_finished(run, info, backend, quiet);
         }
-        let done = if epochs == 1 {
-            "its one epoch is done".to_string()
-        } else {
-            format!("all {epochs} epochs are done")
-        };
+        let done = epochs_done(epochs);
         bail!(
             "{}: {done}; to train further, raise `epochs` under [config.train] in {}",
             run.path.display(),
@@ -273,6 +269,37 @@ pub fn resume(run_path: &Path, backend: Backend, quiet: bool) -> Result<Trained>
     // The run resumed is the one a killed `train` had started: the run it replaced goes.
     run.settle_killed_replacement(true);
     train_from(&config, backend, quiet, Some((done, info)))
+}
+
+/// The loader of training images, shuffled and flipped as `config` says (seeded).
+pub(crate) fn training_loader(
+    config: &ExperimentConfig,
+    batcher: ImageBatcher,
+    indices: Vec<u32>,
+    batch_size: usize,
+    device: &Device,
+) -> EpochLoader {
+    let loader = EpochLoader::new(
+        batcher,
+        indices,
+        batch_size,
+        config.train.shuffle.then_some(config.train.seed),
+        device.clone(),
+    );
+    if config.data.random_flip {
+        loader.with_random_flip(config.train.seed)
+    } else {
+        loader
+    }
+}
+
+/// "its one epoch is done" / "all N epochs are done".
+fn epochs_done(n: usize) -> String {
+    if n == 1 {
+        "its one epoch is done".to_string()
+    } else {
+        format!("all {n} epochs are done")
+    }
 }
 
 /// Runs the refit of a run whose epochs are all done but whose refit did not finish.
@@ -308,26 +335,20 @@ fn refit_finished(
             )
         })?;
     if !quiet {
-        let done = match epochs.len() {
-            1 => "its one epoch is done".to_string(),
-            n => format!("all {n} epochs are done"),
-        };
+        let done = epochs_done(epochs.len());
         crate::say!("resuming {}: {done}, its refit is not", run.path.display());
     }
     run.remove_leftover_temporaries();
     let interrupter = Interrupter::new();
     let _ctrl_c = install_ctrl_c(interrupter.clone());
-    let refit = Refit {
-        set: Arc::new(data.set),
-        normalization: &data.normalization,
-        indices: [data.split.train.as_slice(), &data.split.valid].concat(),
-        epoch: kept,
-        valid_accuracy: epochs
-            .iter()
-            .find(|r| r.epoch == kept)
-            .map(|r| r.valid.accuracy),
+    let refit = Refit::new(
+        Arc::new(data.set),
+        &data.normalization,
+        &data.split,
+        kept,
+        &epochs,
         interrupter,
-    };
+    );
     let model = refit.run(&run, &mut info, &device, quiet)?;
     Ok(Trained {
         run,
@@ -618,19 +639,14 @@ fn train_from(
     let autodiff = device.clone().autodiff();
     let set = Arc::new(data.set);
     let batcher = ImageBatcher::new(set.clone(), &data.normalization);
-    let train_loader = EpochLoader::new(
+    let train_loader = training_loader(
+        config,
         batcher.clone(),
         data.split.train.clone(),
         batch_size,
-        config.train.shuffle.then_some(config.train.seed),
-        autodiff.clone(),
+        &autodiff,
     )
     .resume_after(resume_at.unwrap_or(0));
-    let train_loader = if config.data.random_flip {
-        train_loader.with_random_flip(config.train.seed)
-    } else {
-        train_loader
-    };
     let valid_loader: Arc<dyn DataLoader<ImageBatch>> = Arc::new(EpochLoader::new(
         batcher,
         data.split.valid.clone(),
@@ -763,17 +779,14 @@ fn train_from(
             if let Err(e) = crate::visuals::write_curves(&run, &info) {
                 eprintln!("warning: {e:#}");
             }
-            let refit = Refit {
+            let refit = Refit::new(
                 set,
-                normalization: &data.normalization,
-                indices: [data.split.train.as_slice(), &data.split.valid].concat(),
+                &data.normalization,
+                &data.split,
                 epoch,
-                valid_accuracy: epochs
-                    .iter()
-                    .find(|r| r.epoch == epoch)
-                    .map(|r| r.valid.accuracy),
+                &epochs,
                 interrupter,
-            };
+            );
             refit.run(&run, &mut info, &device, quiet)?
         }
         _ => model,
@@ -810,7 +823,30 @@ struct Refit<'a> {
     interrupter: Interrupter,
 }
 
-impl Refit<'_> {
+impl<'a> Refit<'a> {
+    /// The refit of `epoch` epochs over both parts of `split`; `records` give the validated
+    /// model's accuracy for the messages.
+    fn new(
+        set: Arc<linclass_data::ImageSet>,
+        normalization: &'a linclass_data::Normalization,
+        split: &linclass_data::split::TrainValid,
+        epoch: usize,
+        records: &[EpochRecord],
+        interrupter: Interrupter,
+    ) -> Self {
+        Self {
+            set,
+            normalization,
+            indices: [split.train.as_slice(), &split.valid].concat(),
+            epoch,
+            valid_accuracy: records
+                .iter()
+                .find(|r| r.epoch == epoch)
+                .map(|r| r.valid.accuracy),
+            interrupter,
+        }
+    }
+
     /// Refits, then saves the model and records the refit in `run.toml`. If the refit does
     /// not finish, the validated model stays the run's record and the error says so.
     fn run(

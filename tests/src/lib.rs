@@ -281,7 +281,7 @@ pub fn tar_gz(dir: &Path) -> Vec<u8> {
 /// MD5 of bytes, as lower-case hex.
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
-    linclass_data::mnist::hex(&md5::Md5::digest(bytes))
+    linclass_data::official::hex(&md5::Md5::digest(bytes))
 }
 
 /// The real MNIST split shipped with the project, as an `ImageSet` (panics if it cannot be read).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use linclass::backend::Backend;
+use linclass::Backend;
 use linclass_data::image_set::ImageSet;
 use linclass_data::normalize::Normalization;
 use linclass_data::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};

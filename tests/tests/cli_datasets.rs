@@ -36,7 +36,7 @@ fn shipped_configs_are_valid() {
     for entry in std::fs::read_dir(repo_root().join("configs")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
-            linclass::config::ExperimentConfig::load(&path, &[])
+            linclass::ExperimentConfig::load(&path, &[])
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             n += 1;
         }

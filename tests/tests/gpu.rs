@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use linclass::backend::Backend;
-use linclass::runfiles::RunDir;
+use linclass::Backend;
+use linclass::RunDir;
 use linclass_tests::{describe, linclass, repo_root};
 
 fn train(run: &Path, backend: &str) {

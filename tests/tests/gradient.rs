@@ -4,7 +4,7 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
-use linclass::backend::Backend;
+use linclass::Backend;
 use linclass_model::LinearClassifierConfig;
 
 const B: usize = 4;

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, GrayImage, Rgba, RgbaImage};
-use linclass::backend::Backend;
-use linclass::classifier::{Classifier, Ranked};
+use linclass::Backend;
+use linclass::{Classifier, Ranked};
 use linclass_data::mnist::Split;
 use linclass_tests::{describe, linclass, real_mnist, repo_root};
 

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use linclass::backend::Backend;
-use linclass::config::LossKind;
-use linclass::runfiles::{RunDir, load_record};
-use linclass::training::loss;
+use linclass::Backend;
+use linclass::LossKind;
+use linclass::loss;
+use linclass::{RunDir, load_record};
 use linclass_data::mnist::{self, DIGITS, Split};
 use linclass_data::official::Expect;
 use linclass_data::split::train_valid_split;

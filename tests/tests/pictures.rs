@@ -315,8 +315,8 @@ fn rgb_templates_and_a_hundred_classes_in_one_grid() {
 
 #[test]
 fn zero_initialised_templates_are_exactly_zero_where_the_data_is_always_zero() {
-    use linclass::backend::Backend;
-    use linclass::runfiles::RunDir;
+    use linclass::Backend;
+    use linclass::RunDir;
     use linclass_data::mnist::Split;
 
     let tmp = tempfile::tempdir().unwrap();

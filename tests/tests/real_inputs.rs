@@ -973,7 +973,7 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     use linclass_data::decode::{decode_bytes_full, decode_jpeg_reduced};
     // A photo-sized picture: the scaled inverse DCT gives 1/8 of it (200 × 150), the smallest
     // reduction that keeps at least twice 32 × 32; for 300 × 300, 1/2 (800 × 600).
-    let photo = linclass::bench::photo_jpeg(7, 1600, 1200);
+    let photo = linclass_data::synthetic::photo_jpeg(7, 1600, 1200);
     let reduced = decode_jpeg_reduced(&photo, [32, 32]).unwrap();
     assert_eq!((reduced.width(), reduced.height()), (200, 150));
     let reduced = decode_jpeg_reduced(&photo, [300, 300]).unwrap();
@@ -1147,13 +1147,12 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
 
 #[test]
 fn real_digits_photographed_large_are_classified_alike_by_both_decoders() {
-    use linclass::classifier::Classifier;
+    use linclass::Classifier;
     use linclass_data::decode::decode_bytes_full;
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     train_mnist(&run);
-    let classifier =
-        Classifier::load(&run, &linclass::backend::Backend::Cpu.device().unwrap()).unwrap();
+    let classifier = Classifier::load(&run, &linclass::Backend::Cpu.device().unwrap()).unwrap();
     let (set, _) = read_mnist(&mnist_dir(), Split::Test, &official());
     let set = set.unwrap();
     let path = Path::new("digit.jpg");

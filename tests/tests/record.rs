@@ -2,8 +2,8 @@
 //! a record of another shape is refused with a clear error.
 
 use burn::prelude::*;
-use linclass::backend::Backend;
-use linclass::runfiles::{RECORD_FILE, RunDir, load_record};
+use linclass::Backend;
+use linclass::{RECORD_FILE, RunDir, load_record};
 use linclass_model::{Init, LinearClassifierConfig};
 
 #[test]

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use linclass::backend::Backend;
-use linclass::classifier::Classifier;
-use linclass::runfiles::RunDir;
+use linclass::Backend;
+use linclass::Classifier;
+use linclass::RunDir;
 use linclass_data::mnist::Split;
 use linclass_tests::{describe, linclass, real_mnist, repo_root};
 
@@ -100,7 +100,7 @@ fn refit_trains_the_kept_model_again_on_the_training_and_validation_parts() {
 
     // The validated model (the checkpoint of the kept epoch) saw only the training part: its
     // bias is the same formula over the 800 images that were not held out, and differs.
-    let validated = linclass::training::load_checkpoint_model(
+    let validated = linclass::load_checkpoint_model(
         &RunDir::new(&run),
         1,
         &info.model,
@@ -314,11 +314,10 @@ fn new_epochs_after_a_refit_drop_its_record_and_its_derived_files() {
         !run.join("confusion.png").exists(),
         "a picture of the old model stayed"
     );
-    let (_, kept) = linclass::runfiles::read_metrics_csv(
-        &std::fs::read_to_string(run.join("metrics.csv")).unwrap(),
-    );
+    let (_, kept) =
+        linclass::read_metrics_csv(&std::fs::read_to_string(run.join("metrics.csv")).unwrap());
     let device = Backend::Cpu.device().unwrap();
-    let checkpoint = linclass::training::load_checkpoint_model(
+    let checkpoint = linclass::load_checkpoint_model(
         &RunDir::new(&run),
         kept.unwrap(),
         &info.model,

@@ -550,14 +550,14 @@ fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
         .and_then(|t| t.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap();
-    let device = linclass::backend::Backend::Cpu.device().unwrap();
+    let device = linclass::Backend::Cpu.device().unwrap();
     let weights = |m: &linclass_model::LinearClassifier| -> Vec<f32> {
         m.weights().into_data().try_into_vec::<f32>().unwrap()
     };
-    let record = linclass::classifier::Classifier::load(&cut, &device).unwrap();
-    let info = linclass::runfiles::RunDir::new(&cut).load_info().unwrap();
-    let checkpoint = linclass::training::load_checkpoint_model(
-        &linclass::runfiles::RunDir::new(&cut),
+    let record = linclass::Classifier::load(&cut, &device).unwrap();
+    let info = linclass::RunDir::new(&cut).load_info().unwrap();
+    let checkpoint = linclass::load_checkpoint_model(
+        &linclass::RunDir::new(&cut),
         kept,
         &info.model,
         info.config.train.loss,
@@ -565,7 +565,7 @@ fn ctrl_c_during_the_refit_keeps_the_validated_model_and_resume_refits() {
     )
     .unwrap();
     assert!(weights(record.model()) == weights(&checkpoint));
-    let refit = linclass::classifier::Classifier::load(&whole, &device).unwrap();
+    let refit = linclass::Classifier::load(&whole, &device).unwrap();
     assert!(weights(record.model()) != weights(refit.model()));
 
     resume(&cut);

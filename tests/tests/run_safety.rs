@@ -334,9 +334,9 @@ fn rows(run: &Path) -> Vec<(usize, f64, bool)> {
 }
 
 fn weights(run: &Path, record: &Path) -> Vec<f32> {
-    let info = linclass::runfiles::RunDir::new(run).load_info().unwrap();
-    let device = linclass::backend::Backend::Cpu.device().unwrap();
-    let model = linclass::runfiles::load_record(record, &info.model, &device).unwrap();
+    let info = linclass::RunDir::new(run).load_info().unwrap();
+    let device = linclass::Backend::Cpu.device().unwrap();
+    let model = linclass::load_record(record, &info.model, &device).unwrap();
     model.templates().into_data().try_to_vec::<f32>().unwrap()
 }
 
@@ -381,15 +381,12 @@ fn the_best_validation_epoch_is_kept() {
     );
     // The record is that epoch's model.
     let ckpt = best.join("checkpoint").join(format!("model-{lowest}.bpk"));
-    let model = linclass::training::load_checkpoint_model(
-        &linclass::runfiles::RunDir::new(&best),
+    let model = linclass::load_checkpoint_model(
+        &linclass::RunDir::new(&best),
         lowest,
-        &linclass::runfiles::RunDir::new(&best)
-            .load_info()
-            .unwrap()
-            .model,
-        linclass::config::LossKind::CrossEntropy,
-        &linclass::backend::Backend::Cpu.device().unwrap(),
+        &linclass::RunDir::new(&best).load_info().unwrap().model,
+        linclass::LossKind::CrossEntropy,
+        &linclass::Backend::Cpu.device().unwrap(),
     )
     .unwrap();
     assert!(ckpt.is_file());

@@ -181,8 +181,7 @@ pub fn key(files: &[Vec<PathBuf>], shape: [usize; 3]) -> Result<[u8; 32]> {
 
 /// The file of `key` in `dir`.
 pub fn path(dir: &Path, key: &[u8; 32]) -> PathBuf {
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("{hex}.cache"))
+    dir.join(format!("{}.cache", crate::official::hex(key)))
 }
 
 /// What a lookup found.

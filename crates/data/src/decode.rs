@@ -253,35 +253,7 @@ fn plain_jpeg(
 /// with libjpeg's message.
 fn libjpeg(bytes: &[u8], target: Option<[usize; 2]>) -> std::result::Result<Libjpeg, String> {
     use mozjpeg::{ColorSpace, Marker};
-    use mozjpeg_sys::{jpeg_common_struct, jpeg_error_mgr, jpeg_std_error};
-    fn message(cinfo: &mut jpeg_common_struct) -> String {
-        // SAFETY: libjpeg keeps `err` pointing at the error manager set below; its
-        // `format_message` writes at most JMSG_LENGTH_MAX (80) bytes, NUL included (the binding
-        // declares the buffer shared; libjpeg writes into it, as the mozjpeg crate relies on).
-        unsafe {
-            let Some(format) = (*cinfo.err).format_message else {
-                return format!("message {}", (*cinfo.err).msg_code);
-            };
-            let buffer = [0u8; 80];
-            format(cinfo, &buffer);
-            let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-            String::from_utf8_lossy(&buffer[..end]).into_owned()
-        }
-    }
-    extern "C-unwind" fn refuse(cinfo: &mut jpeg_common_struct) {
-        std::panic::resume_unwind(Box::new(message(cinfo)));
-    }
-    extern "C-unwind" fn refuse_warnings(
-        cinfo: &mut jpeg_common_struct,
-        level: std::os::raw::c_int,
-    ) {
-        // Level -1 is a warning; 0 and above are trace messages. Every warning is about damage,
-        // even bytes left between the image data and the end-of-image marker: a piece of the
-        // scan replaced by another decodes "validly" and shows only as such leftover bytes.
-        if level < 0 {
-            std::panic::resume_unwind(Box::new(message(cinfo)));
-        }
-    }
+    use mozjpeg_sys::{jpeg_error_mgr, jpeg_std_error};
     let outcome = std::panic::catch_unwind(|| {
         // SAFETY: an all-zero error manager is what jpeg_std_error expects to fill in.
         let mut errors: jpeg_error_mgr = unsafe { std::mem::zeroed() };
@@ -318,21 +290,7 @@ fn libjpeg(bytes: &[u8], target: Option<[usize; 2]>) -> std::result::Result<Libj
             started.finish().map_err(io)?;
             return Ok(Libjpeg::Checked);
         }
-        let factor = target.map_or(1, |[th, tw]| {
-            // Orientations 5–8 turn the picture by 90°: the target's height is then across.
-            let turned = matches!(
-                orientation,
-                Orientation::Rotate90
-                    | Orientation::Rotate270
-                    | Orientation::Rotate90FlipH
-                    | Orientation::Rotate270FlipH
-            );
-            let (tw, th) = if turned { (th, tw) } else { (tw, th) };
-            [8usize, 4, 2]
-                .into_iter()
-                .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)
-                .unwrap_or(1)
-        });
+        let factor = target.map_or(1, |target| scale_factor(width, height, target, orientation));
         decompress.scale((8 / factor) as u8);
         let gray = channels == 1;
         let mut started = if gray {
@@ -365,6 +323,62 @@ fn libjpeg(bytes: &[u8], target: Option<[usize; 2]>) -> std::result::Result<Libj
             .cloned()
             .unwrap_or_else(|| "the decoder stopped".into())),
     }
+}
+
+/// libjpeg's message for its current error or warning.
+fn message(cinfo: &mut mozjpeg_sys::jpeg_common_struct) -> String {
+    // SAFETY: libjpeg keeps `err` pointing at the error manager set below; its
+    // `format_message` writes at most JMSG_LENGTH_MAX (80) bytes, NUL included (the binding
+    // declares the buffer shared; libjpeg writes into it, as the mozjpeg crate relies on).
+    unsafe {
+        let Some(format) = (*cinfo.err).format_message else {
+            return format!("message {}", (*cinfo.err).msg_code);
+        };
+        let buffer = [0u8; 80];
+        format(cinfo, &buffer);
+        let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+        String::from_utf8_lossy(&buffer[..end]).into_owned()
+    }
+}
+/// libjpeg's error exit: unwinds with the message (caught in [`libjpeg`]).
+extern "C-unwind" fn refuse(cinfo: &mut mozjpeg_sys::jpeg_common_struct) {
+    std::panic::resume_unwind(Box::new(message(cinfo)));
+}
+/// libjpeg's message hook: a warning unwinds as an error does.
+extern "C-unwind" fn refuse_warnings(
+    cinfo: &mut mozjpeg_sys::jpeg_common_struct,
+    level: std::os::raw::c_int,
+) {
+    // Level -1 is a warning; 0 and above are trace messages. Every warning is about damage,
+    // even bytes left between the image data and the end-of-image marker: a piece of the
+    // scan replaced by another decodes "validly" and shows only as such leftover bytes.
+    if level < 0 {
+        std::panic::resume_unwind(Box::new(message(cinfo)));
+    }
+}
+
+/// The largest of libjpeg's reduced sizes (1/8, 1/4, 1/2) that still has at least twice the
+/// target's pixels across and down (`target` = [height, width], before the EXIF `orientation`
+/// turns the picture); 1 (full size) if none has.
+fn scale_factor(
+    width: usize,
+    height: usize,
+    [th, tw]: [usize; 2],
+    orientation: Orientation,
+) -> usize {
+    // Orientations 5–8 turn the picture by 90°: the target's height is then across.
+    let turned = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    let (tw, th) = if turned { (th, tw) } else { (tw, th) };
+    [8usize, 4, 2]
+        .into_iter()
+        .find(|f| width.div_ceil(*f) >= 2 * tw && height.div_ceil(*f) >= 2 * th)
+        .unwrap_or(1)
 }
 
 /// Converts a decoded image to `shape` = [channels, height, width], channel-major u8: alpha

@@ -8,7 +8,7 @@ use std::time::Duration;
 use md5::{Digest, Md5};
 
 use crate::error::{DataError, Result};
-use crate::mnist::hex;
+use crate::official::hex;
 
 /// One file of a dataset as published: its name, its MD5 and where it can be found.
 #[derive(Debug, Clone, PartialEq)]

@@ -388,41 +388,7 @@ pub fn list(root: &Path) -> Result<Listing> {
             }
         }
         TestDir::Flat { dir, labels } => {
-            let solution = crate::imagenet::val_solution(labels)?;
-            let mut files = Vec::new();
-            collect_images(dir, &mut files, &mut skipped)?;
-            let mut unlabelled = 0usize;
-            for file in files {
-                let id = file.file_stem().and_then(OsStr::to_str).unwrap_or_default();
-                let Some(wnid) = solution.get(id) else {
-                    unlabelled += 1;
-                    continue;
-                };
-                let index = folders.iter().position(|n| n == wnid).ok_or_else(|| {
-                    DataError::format(
-                        labels,
-                        format!(
-                            "labels {id} as '{wnid}', which is not among the {} training classes of {}",
-                            folders.len(),
-                            train_dir.display()
-                        ),
-                    )
-                })?;
-                test[index].push(file);
-            }
-            if unlabelled > 0 {
-                notes.push(format!(
-                    "{}: {unlabelled} image(s) have no row in {} and are not read",
-                    dir.display(),
-                    labels.display()
-                ));
-            }
-            if test.iter().all(Vec::is_empty) {
-                return Err(DataError::format(
-                    dir,
-                    format!("none of its images has a row in {}", labels.display()),
-                ));
-            }
+            test = flat_test(dir, labels, &folders, &train_dir, &mut skipped, &mut notes)?;
         }
     }
     Ok(Listing {
@@ -432,6 +398,55 @@ pub fn list(root: &Path) -> Result<Listing> {
         skipped,
         notes,
     })
+}
+
+/// The test images of a flat folder (ImageNet's `val/`), labelled by the `labels` CSV
+/// (`LOC_val_solution.csv`), one list per training class of `folders`.
+fn flat_test(
+    dir: &Path,
+    labels: &Path,
+    folders: &[String],
+    train_dir: &Path,
+    skipped: &mut Vec<Skipped>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Vec<PathBuf>>> {
+    let solution = crate::imagenet::val_solution(labels)?;
+    let mut files = Vec::new();
+    collect_images(dir, &mut files, skipped)?;
+    let mut test = vec![Vec::new(); folders.len()];
+    let mut unlabelled = 0usize;
+    for file in files {
+        let id = file.file_stem().and_then(OsStr::to_str).unwrap_or_default();
+        let Some(wnid) = solution.get(id) else {
+            unlabelled += 1;
+            continue;
+        };
+        let index = folders.iter().position(|n| n == wnid).ok_or_else(|| {
+            DataError::format(
+                labels,
+                format!(
+                    "labels {id} as '{wnid}', which is not among the {} training classes of {}",
+                    folders.len(),
+                    train_dir.display()
+                ),
+            )
+        })?;
+        test[index].push(file);
+    }
+    if unlabelled > 0 {
+        notes.push(format!(
+            "{}: {unlabelled} image(s) have no row in {} and are not read",
+            dir.display(),
+            labels.display()
+        ));
+    }
+    if test.iter().all(Vec::is_empty) {
+        return Err(DataError::format(
+            dir,
+            format!("none of its images has a row in {}", labels.display()),
+        ));
+    }
+    Ok(test)
 }
 
 /// The class names: the folder names, or the names a `classes.txt` / `LOC_synset_mapping.txt`

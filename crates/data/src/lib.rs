@@ -20,6 +20,7 @@ pub mod normalize;
 pub mod official;
 pub mod source;
 pub mod split;
+pub mod synthetic;
 
 #[cfg(feature = "burn")]
 pub use batch::{EpochLoader, ImageBatch, ImageBatcher, ImageDataset};

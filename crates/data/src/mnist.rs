@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{DataError, Result};
 use crate::idx;
 use crate::image_set::ImageSet;
-use crate::official::{Expect, KnownSums, sums_of};
+use crate::official::{Expect, KnownSums, hex, sums_of};
 
 /// Where the embedded copy of MNIST lives in the source tree.
 pub const EMBEDDED_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist");
@@ -188,9 +188,4 @@ pub fn verify_embedded() -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

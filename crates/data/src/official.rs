@@ -11,7 +11,6 @@ use std::path::Path;
 use md5::{Digest, Md5};
 
 use crate::error::{DataError, Result};
-use crate::mnist::hex;
 
 /// How files read under their official names are checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,4 +90,9 @@ impl Expect {
 /// The known sums of the file named `name`, if any.
 pub fn sums_of<'a>(table: &'a [KnownSums], stem: &str) -> Option<&'a KnownSums> {
     table.iter().find(|k| k.stem == stem)
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -391,19 +391,24 @@ impl DataSource {
                 format!("after download, still missing {}", list(&still)),
             ));
         }
+        Err(self.missing_error(&dir, &missing))
+    }
+
+    /// What to do about the `missing` files of `dir`: where to download them, or how.
+    fn missing_error(&self, dir: &Path, missing: &[PathBuf]) -> DataError {
         if matches!(self.kind, DatasetKind::Imagenet32 | DatasetKind::Imagenet64) {
-            return Err(DataError::format(
-                &dir,
+            return DataError::format(
+                dir,
                 format!(
                     "missing {}; download the {} npz files of \"Downsampled ImageNet\" from https://image-net.org/download-images (an account is needed) into this folder (and map_clsloc.txt for the class names)",
-                    list(&missing),
+                    list(missing),
                     if self.kind == DatasetKind::Imagenet32 {
                         "32x32"
                     } else {
                         "64x64"
                     }
                 ),
-            ));
+            );
         }
         // An archive holds every file; loose files are named only when missing.
         let all = self.kind.remote_files();
@@ -430,11 +435,11 @@ impl DataSource {
         } else {
             ""
         };
-        Err(DataError::format(
-            &dir,
+        DataError::format(
+            dir,
             format!(
                 "missing {}; run `linclass data fetch {}` or set data.download = true, or put {how} into this folder by hand{extract}{}",
-                list(&missing),
+                list(missing),
                 self.kind.name(),
                 if self.kind == DatasetKind::FashionMnist {
                     " (or install Debian's dataset-fashion-mnist package)"
@@ -442,7 +447,7 @@ impl DataSource {
                     ""
                 }
             ),
-        ))
+        )
     }
 
     /// Downloads every published file of the kind into `dir`.

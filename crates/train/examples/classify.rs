@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use linclass::backend::Backend;
-use linclass::classifier::Classifier;
+use linclass::Backend;
+use linclass::Classifier;
 use linclass_data::decode::open_upright;
 
 fn main() -> Result<()> {

@@ -15,6 +15,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The name used on the command line and in run.toml.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Cpu => "cpu",
@@ -23,6 +24,7 @@ impl Backend {
         }
     }
 
+    /// Whether this binary was built with the backend's Cargo feature.
     pub fn is_compiled(self) -> bool {
         match self {
             Backend::Cpu => cfg!(feature = "cpu"),

@@ -13,12 +13,20 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
+/// An experiment: the TOML file of `configs/`, every section optional (defaults shown by
+/// `configs/`), unknown keys refused.
 pub struct ExperimentConfig {
+    /// `[data]`: which images, where, how split and normalized.
     pub data: DataConfig,
+    /// `[model]`: the bias and the initialization.
     pub model: ModelConfig,
+    /// `[optimizer]`: SGD's learning rate, momentum, weight decay and schedule.
     pub optimizer: OptimizerConfig,
+    /// `[train]`: epochs, batch size, loss, seed, which epoch is kept, refit.
     pub train: TrainConfig,
+    /// `[output]`: the run directory.
     pub output: OutputConfig,
+    /// `[sweep]`: the grid `sweep` trains.
     pub sweep: SweepConfig,
 }
 
@@ -26,6 +34,7 @@ pub struct ExperimentConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct SweepConfig {
+    /// `section.key` → the values to try.
     pub grid: std::collections::BTreeMap<String, Vec<toml::Value>>,
 }
 
@@ -67,8 +76,11 @@ pub struct DataConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// How u8 pixels are scaled before the model sees them.
 pub enum NormalizeKind {
+    /// v / 255 only.
     Scale,
+    /// (v / 255 − mean) / std per channel, measured on the training part.
     Standardize,
 }
 
@@ -93,11 +105,13 @@ impl Default for DataConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The `[model]` section.
 pub struct ModelConfig {
     /// Whether f(x) = Wx + b has the bias b.
     pub bias: bool,
     /// "zeros" (the default), "uniform" (Burn's default, ±1/√D) or "normal" (std `init_std`).
     pub init: Init,
+    /// Standard deviation of the "normal" initialization.
     pub init_std: f64,
 }
 
@@ -113,6 +127,7 @@ impl Default for ModelConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The `[optimizer]` section.
 pub struct OptimizerConfig {
     /// "sgd".
     pub name: OptimizerName,
@@ -126,8 +141,11 @@ pub struct OptimizerConfig {
     /// Learning-rate schedule: "constant", "step" (× `step_gamma` every `step_epochs`
     /// epochs) or "cosine" (from `lr` down to `min_lr` over the run).
     pub schedule: Schedule,
+    /// Epochs between two steps of the "step" schedule.
     pub step_epochs: usize,
+    /// Factor of each step of the "step" schedule.
     pub step_gamma: f64,
+    /// Where the "cosine" schedule ends.
     pub min_lr: f64,
 }
 
@@ -138,9 +156,13 @@ pub struct OptimizerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum LearningRate {
+    /// One rate for every loss.
     All(f64),
+    /// One rate per loss.
     PerLoss {
+        /// For the cross-entropy and NLL.
         cross_entropy: f64,
+        /// For the squared error.
         squared_error: f64,
     },
 }
@@ -231,15 +253,21 @@ impl<'de> Deserialize<'de> for LearningRate {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// A learning-rate schedule, stepped once per gradient step.
 pub enum Schedule {
+    /// The same rate throughout.
     Constant,
+    /// × `step_gamma` every `step_epochs` epochs.
     Step,
+    /// Cosine annealing from `lr` to `min_lr` over the run.
     Cosine,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// The optimizer.
 pub enum OptimizerName {
+    /// Stochastic gradient descent (with momentum and weight decay if set).
     Sgd,
 }
 
@@ -260,6 +288,7 @@ impl Default for OptimizerConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The `[train]` section.
 pub struct TrainConfig {
     /// Passes over the training part, ≥ 1.
     pub epochs: usize,
@@ -310,9 +339,13 @@ impl Default for TrainConfig {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// The training loss.
 pub enum LossKind {
+    /// Softmax and cross-entropy.
     CrossEntropy,
+    /// Squared error between the scores and the one-hot label, mean over classes.
     SquaredError,
+    /// Log-softmax and negative log-likelihood (the cross-entropy, computed in two steps).
     Nll,
 }
 
@@ -330,7 +363,9 @@ impl LossKind {
 /// Images per gradient step: a number, or the whole training part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchSize {
+    /// This many images (the last batch of an epoch may be smaller).
     Size(usize),
+    /// The whole training part: batch gradient descent.
     Full,
 }
 
@@ -397,6 +432,7 @@ impl<'de> Deserialize<'de> for BatchSize {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+/// The `[output]` section.
 pub struct OutputConfig {
     /// The run directory: model record, resolved config, metrics, checkpoints.
     pub dir: PathBuf,
@@ -436,7 +472,7 @@ fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> anyhow::Error {
 }
 
 /// A TOML value as an override writes it: strings bare, anything else as TOML.
-pub fn value_text(v: &toml::Value) -> String {
+pub(crate) fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -586,6 +622,13 @@ impl ExperimentConfig {
 
     /// Checks the values that TOML types alone cannot.
     pub fn validate(&self) -> Result<()> {
+        self.check_hyperparameters()?;
+        self.check_folder_and_output()
+    }
+
+    /// The split fraction, learning rates, momentum, weight decay, epochs, batch size,
+    /// schedule and initialization.
+    fn check_hyperparameters(&self) -> Result<()> {
         let d = &self.data;
         if !(d.valid_fraction > 0.0 && d.valid_fraction < 1.0) {
             bail!(
@@ -640,6 +683,12 @@ impl ExperimentConfig {
                 self.model.init_std
             );
         }
+        Ok(())
+    }
+
+    /// The image folder's settings and the run directory.
+    fn check_folder_and_output(&self) -> Result<()> {
+        let d = &self.data;
         if d.source == DatasetKind::Folder && d.dir.is_empty() {
             bail!(
                 "data.source = \"folder\" needs data.dir: the folder holding one folder of images per class"
@@ -714,7 +763,7 @@ fn check_known(defaults: &toml::Table, path: &[&str], item: &str, from: &str) ->
 }
 
 /// Reads an override's value as TOML, falling back to a plain string.
-pub fn parse_value(raw: &str) -> toml::Value {
+pub(crate) fn parse_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))

@@ -3,16 +3,16 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use linclass_data::fetch::FetchProgress;
 use linclass_data::folder::CacheStatus;
 use linclass_data::mnist::Split;
 use linclass_data::split::{TrainValid, train_valid_split};
 use linclass_data::{DataSource, DatasetKind, ImageSet, Normalization, Opened};
 
 use crate::config::{DataConfig, NormalizeKind};
-use crate::progress::DownloadBar;
 
 /// The data crate's description of the configured dataset.
-pub fn source(data: &DataConfig, seed: u64) -> DataSource {
+pub(crate) fn source(data: &DataConfig, seed: u64) -> DataSource {
     DataSource {
         kind: data.source,
         dir: PathBuf::from(&data.dir),
@@ -26,24 +26,30 @@ pub fn source(data: &DataConfig, seed: u64) -> DataSource {
     }
 }
 
-/// Reads one official split of the configured dataset, cut to the configured limit. What the
-/// reader warns about (files of a folder not read, sums that differ from the official ones) is
-/// printed on stderr.
-pub fn open_split(data: &DataConfig, seed: u64, split: Split) -> Result<ImageSet> {
-    Ok(open_split_cached(data, seed, split)?.0)
-}
-
-/// [`open_split`], also saying what the decoded-image cache did (image folders).
-pub fn open_split_cached(
+/// Reads one official split of the configured dataset, cut to the configured limit; a download
+/// (`data.download`) reports to `progress`. What the reader warns about (files of a folder not
+/// read, sums that differ from the official ones) is printed on stderr.
+pub(crate) fn open_split(
     data: &DataConfig,
     seed: u64,
     split: Split,
+    progress: &mut dyn FetchProgress,
+) -> Result<ImageSet> {
+    Ok(open_split_cached(data, seed, split, progress)?.0)
+}
+
+/// [`open_split`], also saying what the decoded-image cache did (image folders).
+pub(crate) fn open_split_cached(
+    data: &DataConfig,
+    seed: u64,
+    split: Split,
+    progress: &mut dyn FetchProgress,
 ) -> Result<(ImageSet, Option<CacheStatus>)> {
     let Opened {
         set,
         warnings,
         cache,
-    } = source(data, seed).open(split, &mut DownloadBar::default())?;
+    } = source(data, seed).open(split, progress)?;
     for w in warnings {
         eprintln!("warning: {w}");
     }
@@ -62,14 +68,25 @@ pub fn open_split_cached(
 
 /// The training split, its seeded train/valid partition and the normalization fitted on the
 /// training part only.
-pub struct TrainingData {
+pub(crate) struct TrainingData {
+    /// The whole training split.
     pub set: ImageSet,
+    /// Its seeded partition into training and validation parts.
     pub split: TrainValid,
+    /// Fitted on the training part only.
     pub normalization: Normalization,
 }
 
-pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
-    let set = open_split(data, seed, Split::Train)?;
+/// Opens the training split, splits it (seeded) and fits the normalization on its training part.
+///
+/// Errors: the split cannot be read, has fewer than 2 classes, or `data.valid_fraction` leaves
+/// one part empty.
+pub(crate) fn open_training(
+    data: &DataConfig,
+    seed: u64,
+    progress: &mut dyn FetchProgress,
+) -> Result<TrainingData> {
+    let set = open_split(data, seed, Split::Train, progress)?;
     if set.classes().len() < 2 {
         anyhow::bail!(
             "the training data has {} class ({}): a classifier needs at least 2",
@@ -103,7 +120,11 @@ pub fn open_training(data: &DataConfig, seed: u64) -> Result<TrainingData> {
 
 /// Classes the model cannot learn because none of their images is in the training part: none in
 /// the training split at all, or all of them taken for validation. One line per kind.
-pub fn unlearnable_classes(set: &ImageSet, split: &TrainValid, valid_fraction: f64) -> Vec<String> {
+pub(crate) fn unlearnable_classes(
+    set: &ImageSet,
+    split: &TrainValid,
+    valid_fraction: f64,
+) -> Vec<String> {
     let mut in_training = vec![0usize; set.classes().len()];
     for &i in &split.train {
         in_training[set.label(i as usize)] += 1;
@@ -137,11 +158,16 @@ pub fn unlearnable_classes(set: &ImageSet, split: &TrainValid, valid_fraction: f
 /// Reads the test split once, so that a damaged or cut test file is found before the first
 /// epoch rather than by `eval` after the last, and checks that it has the training split's
 /// image shape and classes. (An image folder's test part was listed with the training split.)
-pub fn check_test_split(data: &DataConfig, seed: u64, train: &ImageSet) -> Result<()> {
+pub(crate) fn check_test_split(
+    data: &DataConfig,
+    seed: u64,
+    train: &ImageSet,
+    progress: &mut dyn FetchProgress,
+) -> Result<()> {
     if data.source == linclass_data::DatasetKind::Folder {
         return Ok(());
     }
-    let test = open_split(data, seed, Split::Test)?;
+    let test = open_split(data, seed, Split::Test, progress)?;
     if test.shape() != train.shape() || test.classes() != train.classes() {
         anyhow::bail!(
             "the test split ({} classes of shape {:?}) does not match the training split ({} classes of shape {:?})",

@@ -1,4 +1,5 @@
+//! The `linclass` command (see `linclass --help`).
+
 fn main() -> std::process::ExitCode {
-    linclass::memory::keep_freed_memory();
-    linclass::cli::main()
+    linclass::run_cli()
 }

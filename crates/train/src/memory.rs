@@ -9,7 +9,7 @@
 
 /// Keeps freed memory for reuse (see the module documentation). Call once, first thing in
 /// `main`; a no-op outside glibc.
-pub fn keep_freed_memory() {
+pub(crate) fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
     // exists and before large allocations.

@@ -1,0 +1,237 @@
+//! The command line's arguments (clap): the subcommands and their options.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::Backend;
+use crate::infer::export::ExportFormat;
+use crate::inspect::pictures::templates::TemplateScale;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "linclass",
+    version,
+    about = "Train, evaluate and use linear image classifiers"
+)]
+pub(crate) struct Cli {
+    /// Compute backend (among those compiled in; default: the first of cpu, ndarray, gpu).
+    #[arg(long, global = true, value_enum)]
+    pub(crate) backend: Option<Backend>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The experiment config (TOML) of a command: by position or with `--config`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ConfigPath {
+    /// Experiment config (TOML); the same as --config.
+    #[arg(value_name = "CONFIG", conflicts_with = "config")]
+    file: Option<PathBuf>,
+    /// Experiment config (TOML).
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+const DEFAULT_CONFIG: &str = "configs/mnist.toml";
+
+impl ConfigPath {
+    /// The given config; the default one is looked for in the working directory, then in the
+    /// source tree (so that the binary works from any directory).
+    pub(crate) fn path(&self) -> PathBuf {
+        if let Some(file) = &self.file {
+            return file.clone();
+        }
+        let tree = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        if self.config == Path::new(DEFAULT_CONFIG)
+            && !self.config.exists()
+            && let Ok(found) = tree.join(DEFAULT_CONFIG).canonicalize()
+        {
+            return found;
+        }
+        self.config.clone()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Train a model as a TOML config says; writes the run directory (`output.dir`).
+    Train(TrainArgs),
+    /// Evaluate a run's model on the test split of its dataset.
+    Eval(EvalArgs),
+    /// Classify image files (PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA, QOI) with a run's model.
+    Predict(PredictArgs),
+    /// Write the class templates (rows of W as images): a grid and one PNG per class.
+    Templates(TemplatesArgs),
+    /// Write a self-contained HTML report of a run (RUN/report.html).
+    Report {
+        /// The run directory.
+        run: PathBuf,
+    },
+    /// Write a run's model for other tools: safetensors with `weight` [C, D] and `bias` [C]
+    /// (PyTorch nn.Linear's names and layout) and the input's shape, normalization and classes
+    /// as metadata.
+    Export(ExportArgs),
+    /// Train every combination of a grid of values; rank by validation accuracy.
+    Sweep(SweepArgs),
+    /// Compare autodiff gradients with finite differences for the configured loss.
+    Gradcheck(GradcheckArgs),
+    /// Download datasets and inspect what a config finds.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Measure seconds per epoch, inference images/s, load time and peak memory.
+    Bench(BenchArgs),
+    /// JPEG decoding speed into small targets, full vs reduced-size decoding (images/s, one
+    /// thread).
+    BenchDecode(BenchDecodeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct TrainArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigPath,
+    /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+    /// Print only the final summary, no per-epoch lines.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Continue an interrupted run from its last checkpoint (its own config is used).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "file", "sets"])]
+    pub(crate) resume: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct EvalArgs {
+    pub(crate) run: PathBuf,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct PredictArgs {
+    pub(crate) run: PathBuf,
+    #[arg(required = true)]
+    pub(crate) images: Vec<PathBuf>,
+    /// Invert the pixels first (dark strokes on a light background).
+    #[arg(long)]
+    pub(crate) invert: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct TemplatesArgs {
+    pub(crate) run: PathBuf,
+    /// Folder for the pictures (default: the run directory).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Colour scale: each template's own (per-class) or one for all (shared, to compare
+    /// templates). Zero is always the neutral colour.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) scale: TemplateScale,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ExportArgs {
+    pub(crate) run: PathBuf,
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub(crate) format: ExportFormat,
+    /// Output file (default: RUN/model.safetensors).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct SweepArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigPath,
+    /// Values to try, e.g. --grid optimizer.lr=0.01,0.1 (repeatable).
+    #[arg(long = "grid", value_name = "SECTION.KEY=V1,V2,...")]
+    pub(crate) grid: Vec<String>,
+    /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct GradcheckArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigPath,
+    /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+    /// Training images the loss is averaged over.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) samples: usize,
+    /// Weights compared (every bias is compared too).
+    #[arg(long, default_value_t = 40)]
+    pub(crate) weights: usize,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigPath,
+    /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub(crate) sets: Vec<String>,
+    /// Append the result to this CSV file.
+    #[arg(long)]
+    pub(crate) csv: Option<PathBuf>,
+    /// For CIFAR-10, imagenet32 or imagenet64 without their files: random pixels in the
+    /// official layout (ImageNet's written into data.dir, and kept, when it is set).
+    #[arg(long)]
+    pub(crate) synthetic: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct BenchDecodeArgs {
+    /// Folder of JPEG files (default: photo-sized JPEGs written for the purpose).
+    #[arg(long)]
+    pub(crate) dir: Option<PathBuf>,
+    /// Target sizes (square), e.g. --size 32 --size 64.
+    #[arg(long = "size", default_values_t = [32usize, 64])]
+    pub(crate) sizes: Vec<usize>,
+    /// Images to decode per size.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) count: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DataCommand {
+    /// Download a dataset's official files (checksums verified) into its folder.
+    Fetch {
+        /// mnist, fashion-mnist, cifar10 or cifar100.
+        dataset: String,
+        /// Target folder (default: data/<dataset>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// URL prefix tried before the official mirrors (repeatable).
+        #[arg(long = "mirror")]
+        mirrors: Vec<String>,
+        /// Try only the --mirror addresses, not the official ones.
+        #[arg(long, requires = "mirrors")]
+        only_mirrors: bool,
+    },
+    /// List the decoded-image cache files (each folder version keeps its own), or remove them.
+    Cache {
+        /// Remove every cache file (they are rebuilt by the next read of their folder); other
+        /// files in the cache folder are left alone.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Print what a config's data section finds: samples per split, classes, shape, paths.
+    Info {
+        #[command(flatten)]
+        config: ConfigPath,
+        /// Override a config key, e.g. --set optimizer.lr=0.05 (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}

@@ -1,0 +1,7 @@
+//! Using a trained run: [`Classifier`](crate::Classifier) (load a run directory, classify
+//! images or pixels), `predict` over image files, and `export` to formats other tools read.
+//! Reads a run; never trains.
+
+pub(crate) mod classifier;
+pub(crate) mod export;
+pub(crate) mod predict;

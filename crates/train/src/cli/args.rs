@@ -65,10 +65,7 @@ pub(crate) enum Command {
     /// Write the class templates (rows of W as images): a grid and one PNG per class.
     Templates(TemplatesArgs),
     /// Write a self-contained HTML report of a run (RUN/report.html).
-    Report {
-        /// The run directory.
-        run: PathBuf,
-    },
+    Report { run: PathBuf },
     /// Write a run's model for other tools: safetensors with `weight` [C, D] and `bias` [C]
     /// (PyTorch nn.Linear's names and layout) and the input's shape, normalization and classes
     /// as metadata.

@@ -11,6 +11,7 @@ use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
 use crate::config::{ExperimentConfig, LossKind};
 use crate::fit::learner::Trainee;
+use crate::fit::reporter::Reporter;
 use crate::run::dir::RunDir;
 use crate::run::files::{CHECKPOINT_DIR, RECORD_FILE};
 use crate::run::history::EpochRecord;
@@ -87,7 +88,12 @@ pub(crate) fn complete_checkpoints(run: &RunDir, epochs: usize) -> Vec<usize> {
 /// The latest checkpoint that loads: its model fits the run's shape and its optimizer and
 /// scheduler records read. A damaged one (a kill while it was written) is passed over with a
 /// warning for the one before.
-pub(crate) fn usable_checkpoint(run: &RunDir, info: &RunInfo, device: &Device) -> Result<usize> {
+pub(crate) fn usable_checkpoint(
+    run: &RunDir,
+    info: &RunInfo,
+    device: &Device,
+    reporter: &dyn Reporter,
+) -> Result<usize> {
     let dir = run.file(CHECKPOINT_DIR);
     let mut damaged = Vec::new();
     for epoch in complete_checkpoints(run, info.config.train.epochs) {
@@ -103,9 +109,9 @@ pub(crate) fn usable_checkpoint(run: &RunDir, info: &RunInfo, device: &Device) -
         match check() {
             Ok(()) => {
                 for (e, why) in &damaged {
-                    eprintln!(
-                        "warning: the checkpoint of epoch {e} is damaged ({why:#}); resuming from epoch {epoch}"
-                    );
+                    reporter.warning(&format!(
+                        "the checkpoint of epoch {e} is damaged ({why:#}); resuming from epoch {epoch}"
+                    ));
                 }
                 return Ok(epoch);
             }

@@ -143,7 +143,7 @@ impl EpochLog {
         state.records.retain(|r| r.epoch <= last);
         state.csv = csv_text(&state.records, state.k, state.keep_best);
         if let Err(e) = write_atomic(&state.csv_path, state.csv.as_bytes()) {
-            eprintln!("warning: {e:#}");
+            state.reporter.warning(&format!("{e:#}"));
         }
     }
 
@@ -320,7 +320,7 @@ impl MetricLogger for EpochLog {
             write_atomic_unsynced
         };
         if let Err(e) = write(&state.csv_path, state.csv.as_bytes()) {
-            eprintln!("warning: {e:#}");
+            state.reporter.warning(&format!("{e:#}"));
         }
     }
 }

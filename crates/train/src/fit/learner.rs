@@ -30,7 +30,7 @@ pub(crate) struct Trainee {
     pub loss: LossKind,
 }
 
-/// The configured loss of class scores `logits` [B, C] against labels `targets` [B], averaged
+/// The configured loss of class scores `logits` \[B, C\] against labels `targets` \[B\], averaged
 /// over the batch.
 pub fn loss(kind: LossKind, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     match kind {

@@ -31,6 +31,12 @@ pub trait Reporter: Send + Sync {
     /// The current pass has ended.
     fn pass_ended(&self) {}
 
+    /// Something the user should know that does not stop the run (a damaged checkpoint passed
+    /// over, a file that could not be rewritten). On stderr unless implemented otherwise.
+    fn warning(&self, text: &str) {
+        eprintln!("warning: {text}");
+    }
+
     /// The progress of a dataset download (none shown by default).
     fn download(&self) -> Box<dyn FetchProgress> {
         Box::new(linclass_data::fetch::Silent)
@@ -42,7 +48,7 @@ pub trait Reporter: Send + Sync {
     fn first_fit_recorded(&self, _run: &RunDir, _info: &RunInfo) {}
 }
 
-/// A reporter that says nothing: training used from code.
+/// A reporter that says nothing but its warnings (on stderr): training used from code.
 pub struct Silent;
 
 impl Reporter for Silent {}

@@ -44,7 +44,7 @@ pub fn resume(run_path: &Path, backend: Backend, reporter: Arc<dyn Reporter>) ->
         );
     }
     let device = backend.device()?;
-    let done = usable_checkpoint(&run, &info, &device)?;
+    let done = usable_checkpoint(&run, &info, &device, reporter.as_ref())?;
     let mut config = info.config.clone();
     config.output.dir = run.path.clone();
     run.remove_leftover_temporaries();

@@ -124,7 +124,7 @@ pub(crate) fn train_from(
         return Err(interrupted(&run, &mut info, &fitted.log, finished, &device, restored)?.into());
     }
     let epochs = fitted.log.records();
-    let (model, kept) = keep_model(&run, &mut info, &fitted, &device)?;
+    let (model, kept) = keep_model(&run, &mut info, &fitted, &device, reporter.as_ref())?;
     let model = match kept {
         Some(epoch) if config.train.refit => {
             reporter.first_fit_recorded(&run, &info);
@@ -406,6 +406,7 @@ fn keep_model(
     info: &mut RunInfo,
     fitted: &Fitted,
     device: &Device,
+    reporter: &dyn Reporter,
 ) -> Result<(LinearClassifier, Option<usize>)> {
     let last = fitted.log.records().last().map(|r| r.epoch);
     let mut kept = fitted.log.kept_epoch();
@@ -416,9 +417,9 @@ fn keep_model(
             match load_checkpoint_model(run, epoch, model_config, loss, device) {
                 Ok(model) => model,
                 Err(e) => {
-                    eprintln!(
-                        "warning: the best epoch's model could not be loaded ({e:#}); keeping the last epoch's"
-                    );
+                    reporter.warning(&format!(
+                        "the best epoch's model could not be loaded ({e:#}); keeping the last epoch's"
+                    ));
                     kept = last;
                     trained()
                 }

@@ -23,7 +23,7 @@ use crate::run::info::RunInfo;
 /// File formats of `export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// safetensors: `weight` [C, D], `bias` [C], metadata for the input.
+    /// safetensors: `weight` \[C, D\], `bias` \[C\], metadata for the input.
     Safetensors,
 }
 

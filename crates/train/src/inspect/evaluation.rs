@@ -56,7 +56,7 @@ pub struct Evaluation {
     pub refit: Option<RefitSummary>,
     /// Accuracy of each class, in label order.
     pub per_class: Vec<ClassResult>,
-    /// confusion[true][predicted] counts.
+    /// `confusion[true][predicted]` counts.
     pub confusion: Vec<Vec<usize>>,
     /// Class names in label order.
     pub classes: Vec<String>,

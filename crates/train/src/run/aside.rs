@@ -10,7 +10,7 @@ use crate::run::files::{CHECKPOINT_DIR, RUN_FILES, process_gone, remove_path};
 
 /// An earlier run's files moved aside while a new run trains in its directory. Dropped without
 /// [`Aside::keep_new`], it removes the new run's files and puts the earlier ones back.
-pub struct Aside {
+pub(crate) struct Aside {
     dir: PathBuf,
     backup: PathBuf,
     moved: Vec<&'static str>,
@@ -21,17 +21,17 @@ pub struct Aside {
 
 impl Aside {
     /// The new run has something worth keeping (an epoch finished): the earlier run goes.
-    pub fn keep_new(&mut self) {
+    pub(crate) fn keep_new(&mut self) {
         self.keep_new = true;
     }
 
     /// Whether the new run's files stay (else the earlier ones are put back on drop).
-    pub fn keeps_new(&self) -> bool {
+    pub(crate) fn keeps_new(&self) -> bool {
         self.keep_new
     }
 
     /// Whether an earlier run's files were moved aside (and are put back if the new run fails).
-    pub fn holds_earlier_run(&self) -> bool {
+    pub(crate) fn holds_earlier_run(&self) -> bool {
         !self.moved.is_empty()
     }
 }

@@ -41,7 +41,7 @@ impl RunDir {
 
     /// Creates the directory (and parents), failing clearly if it cannot be written; says
     /// whether it did not exist before.
-    pub fn create(&self) -> Result<bool> {
+    pub(crate) fn create(&self) -> Result<bool> {
         let existed = self.path.is_dir();
         std::fs::create_dir_all(&self.path)
             .with_context(|| format!("cannot create run directory {}", self.path.display()))?;
@@ -53,23 +53,23 @@ impl RunDir {
     }
 
     /// Moves an earlier run's files aside for a new run (see [`aside::set_aside`]).
-    pub fn set_aside(&self, created: bool) -> Result<Aside> {
+    pub(crate) fn set_aside(&self, created: bool) -> Result<Aside> {
         aside::set_aside(&self.path, created)
     }
 
     /// Settles what a killed `train` left (see [`aside::settle_killed_replacement`]).
-    pub fn settle_killed_replacement(&self, drop_earlier: bool) {
+    pub(crate) fn settle_killed_replacement(&self, drop_earlier: bool) {
         aside::settle_killed_replacement(&self.path, drop_earlier)
     }
 
     /// Removes what a killed process left half-written (see
     /// [`aside::remove_leftover_temporaries`]).
-    pub fn remove_leftover_temporaries(&self) {
+    pub(crate) fn remove_leftover_temporaries(&self) {
         aside::remove_leftover_temporaries(&self.path)
     }
 
     /// Writes `run.toml`.
-    pub fn save_info(&self, info: &RunInfo) -> Result<()> {
+    pub(crate) fn save_info(&self, info: &RunInfo) -> Result<()> {
         let text = toml::to_string_pretty(info)?;
         write_atomic(&self.file(INFO_FILE), text.as_bytes())
     }

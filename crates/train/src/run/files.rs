@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow};
 pub const RECORD_FILE: &str = "model.bpk";
 /// The run description: resolved config, model shape, normalization, classes, data summary.
 pub const INFO_FILE: &str = "run.toml";
-/// One row per epoch (see [`crate::run::history`]).
+/// One row per epoch: losses, accuracies, learning rate, steps, seconds, and the kept epoch.
 pub const METRICS_FILE: &str = "metrics.csv";
 /// The learner's checkpoints: `model-N.bpk`, `optim-N.bpk`, `scheduler-N.bpk` per epoch N.
 pub(crate) const CHECKPOINT_DIR: &str = "checkpoint";

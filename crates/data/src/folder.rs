@@ -61,8 +61,20 @@ impl Default for FolderOptions {
 }
 
 impl FolderOptions {
+    /// [channels, height, width] of the images read.
     pub fn shape(&self) -> [usize; 3] {
         [self.channels, self.height, self.width]
+    }
+
+    /// [`FolderOptions::shape`], checked: 1 or 3 channels and a non-zero size.
+    fn checked_shape(&self) -> Result<[usize; 3]> {
+        if !matches!(self.channels, 1 | 3) || self.height == 0 || self.width == 0 {
+            return Err(DataError::Invalid(format!(
+                "data.folder: channels = {}, height = {}, width = {}: expected 1 or 3 channels and a non-zero size",
+                self.channels, self.height, self.width
+            )));
+        }
+        Ok(self.shape())
     }
 }
 
@@ -499,13 +511,7 @@ pub fn read_folder(
     options: &FolderOptions,
     seed: u64,
 ) -> Result<FolderSet> {
-    let shape = options.shape();
-    if !matches!(options.channels, 1 | 3) || options.height == 0 || options.width == 0 {
-        return Err(DataError::Invalid(format!(
-            "data.folder: channels = {}, height = {}, width = {}: expected 1 or 3 channels and a non-zero size",
-            options.channels, options.height, options.width
-        )));
-    }
+    let shape = options.checked_shape()?;
     let listing = list(root)?;
     // Files that are not images are reported once, with the training split (which lists the
     // whole folder); unreadable ones with the split that decoded them.
@@ -575,6 +581,23 @@ pub fn read_folder(
     Ok(read)
 }
 
+/// The error of a split without a readable image.
+fn no_readable_images(root: &Path, split: Split) -> DataError {
+    DataError::format(
+        root,
+        format!("no readable images in the {split:?} split").to_lowercase(),
+    )
+}
+
+/// The label of each file of `chosen` (one list per class), in order.
+fn labels_of(chosen: &[Vec<PathBuf>]) -> Vec<u16> {
+    chosen
+        .iter()
+        .enumerate()
+        .flat_map(|(class, files)| std::iter::repeat_n(class as u16, files.len()))
+        .collect()
+}
+
 /// [`read_folder`]'s decoding through the decoded-image cache in `dir`: memory-maps a valid
 /// cache of exactly these files, else decodes them and stores the result (when every file was
 /// read).
@@ -594,16 +617,9 @@ fn read_cached(
     let n: usize = chosen.iter().map(Vec::len).sum();
     let stale = match load(&file, &key, shape, n) {
         Lookup::Hit(pixels) => {
-            let labels: Vec<u16> = chosen
-                .iter()
-                .enumerate()
-                .flat_map(|(class, files)| std::iter::repeat_n(class as u16, files.len()))
-                .collect();
+            let labels = labels_of(chosen);
             if labels.is_empty() {
-                return Err(DataError::format(
-                    root,
-                    format!("no readable images in the {split:?} split").to_lowercase(),
-                ));
+                return Err(no_readable_images(root, split));
             }
             return Ok(FolderSet {
                 set: ImageSet::with_pixels(pixels, labels, shape, classes)?,
@@ -651,10 +667,7 @@ fn read_cached(
         ),
     };
     if labels.is_empty() {
-        return Err(DataError::format(
-            root,
-            format!("no readable images in the {split:?} split").to_lowercase(),
-        ));
+        return Err(no_readable_images(root, split));
     }
     Ok(FolderSet {
         set: ImageSet::with_pixels(pixels, labels, shape, classes)?,
@@ -802,10 +815,7 @@ fn assemble(
         }
     }
     if labels.is_empty() {
-        return Err(DataError::format(
-            root,
-            format!("no readable images in the {split:?} split").to_lowercase(),
-        ));
+        return Err(no_readable_images(root, split));
     }
     Ok(FolderSet {
         set: ImageSet::new(pixels, labels, shape, classes)?,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use burn::data::dataloader::DataLoader;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::prelude::*;
 use burn::train::metric::store::{Aggregate, Direction, Split};
 use burn::train::metric::{AccuracyMetric, LearningRateMetric};
@@ -12,6 +13,7 @@ use burn::train::{
     Interrupter, Learner, LearningResult, MetricEarlyStoppingStrategy, StoppingCondition,
     SupervisedTraining,
 };
+use linclass_data::split::TrainValid;
 use linclass_data::{EpochLoader, ImageBatch, ImageBatcher};
 use linclass_model::{LinearClassifier, LinearClassifierConfig};
 
@@ -80,6 +82,8 @@ pub(crate) fn train_from(
     let config = &with_absolute_data_dir(config);
     // Everything that can fail on the data fails before the run directory is touched.
     let data = open_checked(config, reporter.as_ref())?;
+    let batch_size = config.train.batch_size.resolve(data.split.train.len());
+    let schedule = scheduler(config, data.split.train.len().div_ceil(batch_size))?;
     let run = RunDir::new(&config.output.dir);
     let mut info = run_info(config, backend, &data);
     let resume_at = resume.as_ref().map(|(done, _)| *done);
@@ -93,7 +97,7 @@ pub(crate) fn train_from(
     let set = Arc::new(set);
     let batcher = ImageBatcher::new(set.clone(), &normalization);
     let fitted = fit_epochs(
-        config, &run, &info, batcher, &split, resume_at, reporter, &device,
+        &run, &info, batcher, &split, resume_at, schedule, reporter, &device,
     )?;
     let finished = checkpointed(&run, fitted.log.records(), config);
     if let Some(aside) = aside.as_mut()
@@ -230,21 +234,21 @@ struct Fitted {
     _ctrl_c: CtrlCScope,
 }
 
-/// Builds Burn's learner (loaders, SGD, schedule, metrics, log, divergence watch, early
-/// stopping, checkpoints) and runs the epochs.
+/// Builds Burn's learner (loaders, SGD with `schedule`, metrics, log, divergence watch, early
+/// stopping, checkpoints) and runs the epochs of `info.config`.
 #[allow(clippy::too_many_arguments)]
 fn fit_epochs(
-    config: &ExperimentConfig,
     run: &RunDir,
     info: &RunInfo,
     batcher: ImageBatcher,
-    split: &linclass_data::split::TrainValid,
+    split: &TrainValid,
     resume_at: Option<usize>,
+    schedule: ModuleLrScheduler,
     reporter: &Arc<dyn Reporter>,
     device: &Device,
 ) -> Result<Fitted> {
+    let config = &info.config;
     let batch_size = config.train.batch_size.resolve(split.train.len());
-    let schedule = scheduler(config, split.train.len().div_ceil(batch_size))?;
     device.seed(config.train.seed);
     let autodiff = device.clone().autodiff();
     let train = training_loader(

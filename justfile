@@ -22,7 +22,7 @@ resume run backend="cpu":
 eval run *args="":
     {{cargo_release}} -- eval {{run}} {{args}}
 
-# Classify images with a run: just predict RUN IMAGE... [--invert] [--json]
+# Classify images with a run: just predict RUN IMAGE... [--prepare auto|digit|none] [--show-input FILE.png] [--invert] [--json]
 predict run +args:
     {{cargo_release}} -- predict {{run}} {{args}}
 

@@ -297,3 +297,29 @@ pub fn real_mnist(split: linclass_data::mnist::Split) -> linclass_data::ImageSet
     )
     .expect("the shipped MNIST reads")
 }
+
+/// A JPEG with an EXIF Orientation tag, as a phone camera writes it.
+pub fn jpeg_with_orientation(img: &image::RgbImage, orientation: u16) -> Vec<u8> {
+    use image::ImageEncoder as _;
+    // TIFF header (little-endian), one IFD entry: tag 0x0112 Orientation, SHORT, count 1.
+    let mut exif = b"II*\0".to_vec();
+    exif.extend(8u32.to_le_bytes());
+    exif.extend(1u16.to_le_bytes());
+    exif.extend(0x0112u16.to_le_bytes());
+    exif.extend(3u16.to_le_bytes());
+    exif.extend(1u32.to_le_bytes());
+    exif.extend(orientation.to_le_bytes());
+    exif.extend([0, 0]);
+    exif.extend(0u32.to_le_bytes());
+    let mut out = Vec::new();
+    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+    enc.set_exif_metadata(exif).unwrap();
+    enc.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgb8,
+    )
+    .unwrap();
+    out
+}

@@ -15,7 +15,9 @@ use linclass_data::idx::encode_idx;
 use linclass_data::mnist::{self, DIGITS, Split};
 use linclass_data::official::Expect;
 use linclass_data::{DataSource, DatasetKind, ImageSet};
-use linclass_tests::{describe, linclass, mnist_dir, repo_root, write_cifar10, write_gz};
+use linclass_tests::{
+    describe, jpeg_with_orientation, linclass, mnist_dir, repo_root, write_cifar10, write_gz,
+};
 
 fn gz_member(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -191,31 +193,6 @@ fn alpha_is_composited_over_white() {
     assert_eq!(&rgb[8..12], &[255, 0, 100, 127]);
     let gray = decode_bytes(&png, [1, 1, 4], Path::new("a.png")).unwrap();
     assert_eq!((gray[0], gray[1], gray[3]), (255, 0, 127));
-}
-
-/// A JPEG with an EXIF Orientation tag, as a phone camera writes it.
-fn jpeg_with_orientation(img: &RgbImage, orientation: u16) -> Vec<u8> {
-    // TIFF header (little-endian), one IFD entry: tag 0x0112 Orientation, SHORT, count 1.
-    let mut exif = b"II*\0".to_vec();
-    exif.extend(8u32.to_le_bytes());
-    exif.extend(1u16.to_le_bytes());
-    exif.extend(0x0112u16.to_le_bytes());
-    exif.extend(3u16.to_le_bytes());
-    exif.extend(1u32.to_le_bytes());
-    exif.extend(orientation.to_le_bytes());
-    exif.extend([0, 0]);
-    exif.extend(0u32.to_le_bytes());
-    let mut out = Vec::new();
-    let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
-    enc.set_exif_metadata(exif).unwrap();
-    enc.write_image(
-        img.as_raw(),
-        img.width(),
-        img.height(),
-        image::ExtendedColorType::Rgb8,
-    )
-    .unwrap();
-    out
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod imagenet;
 pub mod mnist;
 pub mod normalize;
 pub mod official;
+pub mod prepare;
 pub mod source;
 pub mod split;
 pub mod synthetic;

@@ -77,6 +77,7 @@ pub use crate::fit::resume::resume;
 pub use crate::fit::train::{Trained, train};
 pub use crate::infer::classifier::{Classifier, Ranked};
 pub use crate::infer::export::{ExportFormat, export};
+pub use crate::infer::input::{Input, Preparation};
 pub use crate::inspect::evaluation::{ClassResult, ConfusedPair, Evaluation, evaluate};
 pub use crate::run::dir::{RunDir, load_record};
 pub use crate::run::files::{INFO_FILE, METRICS_FILE, RECORD_FILE};

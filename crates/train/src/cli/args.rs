@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::backend::Backend;
 use crate::infer::export::ExportFormat;
+use crate::infer::input::Preparation;
 use crate::inspect::pictures::templates::TemplateScale;
 
 #[derive(Parser, Debug)]
@@ -117,6 +118,15 @@ pub(crate) struct PredictArgs {
     /// Invert the pixels first (dark strokes on a light background).
     #[arg(long)]
     pub(crate) invert: bool,
+    /// How a picture becomes the model's input: `digit` prepares it as MNIST's digits were
+    /// (inverted if its background is light, cropped, fitted into 20×20, centred by mass);
+    /// `auto` does so for MNIST runs when the picture is not already 28×28.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) prepare: Preparation,
+    /// Write what the model saw (its input, enlarged) to this PNG file; with several images,
+    /// one file each, numbered (FILE-1.png, FILE-2.png, …).
+    #[arg(long, value_name = "FILE.png")]
+    pub(crate) show_input: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,

@@ -1,5 +1,7 @@
 //! `predict` and `export`: a run's model used on image files, or written for other tools.
 
+use std::path::Path;
+
 use anyhow::{Result, anyhow};
 
 use crate::backend::Backend;
@@ -7,17 +9,27 @@ use crate::cli::args::{ExportArgs, PredictArgs};
 use crate::infer::classifier::Classifier;
 use crate::infer::export::{default_path, export as write_export};
 use crate::infer::predict::{Prediction, predict as classify_files};
+use crate::inspect::pictures::raster::{png_bytes, upscale};
 use crate::run::dir::RunDir;
+use crate::run::files::write_atomic;
 
 pub(crate) fn predict(args: PredictArgs, backend: Backend) -> Result<()> {
     let device = backend.device()?;
-    let classifier = Classifier::load(&args.run, &device)?.inverted(args.invert);
+    let classifier = Classifier::load(&args.run, &device)?
+        .inverted(args.invert)
+        .prepared(args.prepare)?;
     let predictions = classify_files(&classifier, &args.images)?;
+    if let Some(out) = &args.show_input {
+        show_inputs(&classifier, &predictions, out, args.json)?;
+    }
     if args.json {
         crate::say!("{}", serde_json::to_string(&predictions)?);
     } else {
         for p in predictions.iter().filter(|p| p.error.is_none()) {
             crate::say!("{}", p.file.display());
+            if !p.prepared.is_empty() {
+                crate::say!("  as an MNIST digit: {}", p.prepared.join(", "));
+            }
             for (rank, r) in p.top.iter().enumerate() {
                 crate::say!(
                     "  {}. {:<12} {:6.2}%",
@@ -29,6 +41,51 @@ pub(crate) fn predict(args: PredictArgs, backend: Backend) -> Result<()> {
         }
     }
     unreadable(&predictions)
+}
+
+/// Writes what the model saw of each readable image as a PNG, enlarged to at least 280 pixels
+/// (`out`, or `out` numbered for several images), and says where (on stderr with `--json`).
+fn show_inputs(
+    classifier: &Classifier,
+    predictions: &[Prediction],
+    out: &Path,
+    json: bool,
+) -> Result<()> {
+    let [c, h, w] = classifier.input_shape();
+    let (stem, ext) = (
+        out.file_stem().unwrap_or_default().to_string_lossy(),
+        out.extension()
+            .map_or("png".into(), |e| e.to_string_lossy()),
+    );
+    for (i, p) in predictions.iter().enumerate() {
+        if p.error.is_some() {
+            continue;
+        }
+        let path = if predictions.len() == 1 {
+            out.to_path_buf()
+        } else {
+            out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
+        };
+        let pixels = classifier.input_file(&p.file)?.pixels;
+        let plane = h * w;
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let at = |ch: usize| pixels[ch.min(c - 1) * plane + y as usize * w + x as usize];
+            image::Rgb([at(0), at(1), at(2)])
+        });
+        let zoom = (280 / w.max(h)).max(1) as u32;
+        write_atomic(&path, &png_bytes(&upscale(&img, zoom)))?;
+        let note = format!(
+            "what the model saw of {}: {}",
+            p.file.display(),
+            path.display()
+        );
+        if json {
+            eprintln!("{note}");
+        } else {
+            crate::say!("{note}");
+        }
+    }
+    Ok(())
 }
 
 /// The files that could not be read, after the others' results: one error line.

@@ -37,8 +37,13 @@ impl Terminal {
 
 impl Reporter for Terminal {
     fn line(&self, text: &str) {
-        if !self.quiet {
-            crate::say!("{text}");
+        if self.quiet {
+            return;
+        }
+        // A bar still drawn (the pass's last update) is cleared first, and drawn again after.
+        match self.bar().as_ref() {
+            Some(bar) => bar.suspend(|| crate::say!("{text}")),
+            None => crate::say!("{text}"),
         }
     }
 

@@ -207,12 +207,13 @@ fn announce(
             config.train.epochs
         ),
         None => format!(
-            "training a {}x{} linear classifier on {} images ({} held out for validation), {} epochs, batch {}, lr {}, backend {}",
+            "training a {}x{} linear classifier on {} images ({} held out for validation), {} epoch{}, batch {}, lr {}, backend {}",
             info.model.num_classes,
             info.model.input_dim(),
             info.data.train,
             info.data.valid,
             config.train.epochs,
+            if config.train.epochs == 1 { "" } else { "s" },
             config.train.batch_size,
             config.lr(),
             backend.name()

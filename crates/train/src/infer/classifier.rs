@@ -19,11 +19,11 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use burn::prelude::*;
 use image::DynamicImage;
-use linclass_data::decode::{convert_image, decode_image};
 use linclass_data::normalize::Normalization;
 use linclass_model::LinearClassifier;
 use serde::Serialize;
 
+use crate::infer::input::{Input, Inputs, Preparation};
 use crate::logits::{softmax, top_classes};
 use crate::run::dir::RunDir;
 use crate::run::info::RunInfo;
@@ -48,7 +48,7 @@ pub struct Classifier {
     model: LinearClassifier,
     info: RunInfo,
     device: Device,
-    invert: bool,
+    inputs: Inputs,
 }
 
 impl Classifier {
@@ -63,21 +63,31 @@ impl Classifier {
         Ok(Self::new(model, info, device))
     }
 
-    /// A classifier from a model and the run description it was trained with.
+    /// A classifier from a model and the run description it was trained with, preparing
+    /// pictures as [`Preparation::Auto`] says.
     pub fn new(model: LinearClassifier, info: RunInfo, device: &Device) -> Self {
         Self {
+            inputs: Inputs::auto(&info),
             model,
             info,
             device: device.clone(),
-            invert: false,
         }
     }
 
     /// Invert images (v → 255 − v) before classifying them: for dark strokes on a light
-    /// background when the model was trained on light strokes on black (MNIST).
+    /// background when the model was trained on light strokes on black and the picture is not
+    /// prepared as a digit (which finds a light background by itself).
     pub fn inverted(mut self, invert: bool) -> Self {
-        self.invert = invert;
+        self.inputs.invert = invert;
         self
+    }
+
+    /// How pictures are brought to the model's input (default [`Preparation::Auto`]).
+    ///
+    /// Errors: [`Preparation::Digit`] for a run whose input is not one channel of 28 × 28.
+    pub fn prepared(mut self, preparation: Preparation) -> Result<Self> {
+        self.inputs = self.inputs.with(preparation)?;
+        Ok(self)
     }
 
     /// The class names, in label order.
@@ -105,14 +115,16 @@ impl Classifier {
         &self.model
     }
 
-    /// Converts an image to the model's input pixels: [channels, height, width], channel-major
-    /// u8 (alpha over white, resized, grayscale or RGB as the model expects; inverted if set).
+    /// An image as the model reads it: [channels, height, width], channel-major u8 (alpha over
+    /// white, resized, grayscale or RGB as the model expects; inverted if set; prepared as a
+    /// digit when the preparation says so), and what was done.
+    pub fn input(&self, image: &DynamicImage) -> Input {
+        self.inputs.of_image(image)
+    }
+
+    /// The pixels of [`Classifier::input`].
     pub fn pixels(&self, image: &DynamicImage) -> Vec<u8> {
-        let mut pixels = convert_image(image, self.input_shape());
-        if self.invert {
-            pixels.iter_mut().for_each(|v| *v = 255 - *v);
-        }
-        pixels
+        self.input(image).pixels
     }
 
     /// All classes of one image, ranked by probability (best first).
@@ -136,29 +148,17 @@ impl Classifier {
     pub fn classify_files(&self, files: &[impl AsRef<Path>]) -> Result<Vec<Vec<Ranked>>> {
         let mut pixels = Vec::with_capacity(files.len() * self.input_dim());
         for file in files {
-            pixels.extend(self.prepare_file(file.as_ref())?);
+            pixels.extend(self.input_file(file.as_ref())?.pixels);
         }
         self.classify_prepared(&pixels)
     }
 
-    /// An image file as the model reads it: decoded upright, converted to the run's shape
-    /// (C·H·W u8, channel-major) and inverted if asked; what [`Classifier::classify_pixels`]
-    /// takes.
+    /// An image file as the model reads it (decoded as a viewer shows it: EXIF orientation
+    /// applied), and what was done; its pixels are what [`Classifier::classify_pixels`] takes.
     ///
     /// Errors: the file is a folder, or cannot be read or decoded.
-    pub fn prepare_file(&self, file: &Path) -> Result<Vec<u8>> {
-        if file.is_dir() {
-            bail!(
-                "{} is a folder: predict takes image files, e.g. {}",
-                file.display(),
-                file.join("*.png").display()
-            );
-        }
-        let mut pixels = decode_image(file, self.input_shape())?;
-        if self.invert {
-            pixels.iter_mut().for_each(|v| *v = 255 - *v);
-        }
-        Ok(pixels)
+    pub fn input_file(&self, file: &Path) -> Result<Input> {
+        self.inputs.of_file(file)
     }
 
     /// All classes of each image given as raw pixels already in the model's shape: N images of

@@ -20,10 +20,11 @@ use crate::run::dir::RunDir;
 use crate::run::files::write_atomic;
 use crate::run::info::RunInfo;
 
-/// File formats of `export`.
+/// File formats of `export`. (Their docs are `--help` text: shapes in brackets, not links.)
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// safetensors: `weight` \[C, D\], `bias` \[C\], metadata for the input.
+    /// safetensors: `weight` [C, D], `bias` [C], metadata for the input.
     Safetensors,
 }
 

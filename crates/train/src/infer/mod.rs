@@ -4,4 +4,5 @@
 
 pub(crate) mod classifier;
 pub(crate) mod export;
+pub(crate) mod input;
 pub(crate) mod predict;

@@ -16,6 +16,9 @@ pub(crate) struct Prediction {
     /// Its best classes (up to 5), best first; empty when it could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub top: Vec<Ranked>,
+    /// What was done to it besides converting it (a digit's preparation), if anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prepared: Vec<String>,
     /// Why it could not be classified (one line naming the file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -32,15 +35,17 @@ pub(crate) fn predict(classifier: &Classifier, files: &[PathBuf]) -> Result<Vec<
         .map(|file| Prediction {
             file: file.clone(),
             top: Vec::new(),
+            prepared: Vec::new(),
             error: None,
         })
         .collect();
     let mut pixels = Vec::new();
     let mut read = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        match classifier.prepare_file(file) {
-            Ok(one) => {
-                pixels.extend(one);
+        match classifier.input_file(file) {
+            Ok(input) => {
+                pixels.extend(input.pixels);
+                predictions[i].prepared = input.prepared;
                 read.push(i);
             }
             Err(e) => predictions[i].error = Some(format!("{e:#}").replace('\n', " ")),

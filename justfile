@@ -12,11 +12,15 @@ default:
 
 # Train on a backend (cpu, ndarray or gpu): just train cpu [CONFIG] [--set key=value ...]
 train backend="cpu" config="configs/mnist.toml" *args="":
-    {{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just train: the first argument is the backend (cpu, ndarray or gpu), then the config: just train cpu " + backend) } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
 
 # Continue an interrupted run from its last checkpoint: just resume RUN [BACKEND]
 resume run backend="cpu":
-    {{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just resume: the backend is cpu, ndarray or gpu: just resume " + run + " cpu") } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
+
+# Install the `linclass` command into ~/.cargo/bin (with the backend's feature): just install [cpu|ndarray|gpu]
+install backend="cpu":
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just install: the backend is cpu, ndarray or gpu") } }}cargo install --path crates/train --locked --features {{backend}}
 
 # Evaluate a run on its test split: just eval RUN [--json]
 eval run *args="":
@@ -29,6 +33,10 @@ predict run +args:
 # Class templates of a run as pictures: just templates RUN [--out DIR]
 templates run *args="":
     {{cargo_release}} -- templates {{run}} {{args}}
+
+# A run's model for other tools (safetensors, PyTorch nn.Linear's layout): just export RUN [--out FILE]
+export run *args="":
+    {{cargo_release}} -- export {{run}} {{args}}
 
 # One self-contained HTML report of a run: just report RUN
 report run:

@@ -1224,3 +1224,31 @@ fn a_class_left_without_training_images_is_reported() {
         describe(&out)
     );
 }
+
+#[test]
+fn a_folder_too_small_to_hold_out_a_test_image_says_so() {
+    // One image per class: 20% of one rounds to none, in every class and either way it is read.
+    let tmp = tempfile::tempdir().unwrap();
+    for class in ["cat", "dog"] {
+        std::fs::create_dir_all(tmp.path().join(class)).unwrap();
+        gray(90).save(tmp.path().join(class).join("a.png")).unwrap();
+    }
+    for skip_unreadable in [false, true] {
+        let options = FolderOptions {
+            test_fraction: 0.2,
+            skip_unreadable,
+            ..small_options()
+        };
+        for split in [Split::Train, Split::Test] {
+            let e = read_folder(tmp.path(), split, &options, 7)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("no class has enough images to hold one out for the test split: with data.folder.test_fraction = 0.2 a class needs at least 3"),
+                "{e}"
+            );
+            assert!(e.contains(&tmp.path().display().to_string()), "{e}");
+        }
+    }
+}

@@ -34,7 +34,8 @@ fn invocations() -> Vec<Vec<String>> {
         let args: Vec<Vec<&str>> = match recipe {
             "train" => vec![vec!["cpu"], vec!["ndarray"], vec!["gpu"]],
             "resume" => vec![vec!["runs/x", "cpu"], vec!["runs/x", "gpu"]],
-            "eval" | "templates" | "report" => vec![vec!["runs/x"]],
+            "install" => vec![vec!["cpu"], vec!["gpu"]],
+            "eval" | "templates" | "report" | "export" => vec![vec!["runs/x"]],
             "predict" => vec![vec!["runs/x", "a.png"]],
             _ => vec![vec![]],
         };

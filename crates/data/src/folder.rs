@@ -538,6 +538,7 @@ pub fn read_folder(
                     skipped.extend(unreadable);
                 }
                 let (train, test) = hold_out(&decoded, options.test_fraction, seed);
+                check_held_out(root, &test, options.test_fraction)?;
                 let part = if split == Split::Train { train } else { test };
                 let mut read =
                     assemble(root, split, part, shape, listing.classes, (skipped, notes))?;
@@ -548,6 +549,7 @@ pub fn read_folder(
                 return Ok(read);
             }
             let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
+            check_held_out(root, &test, options.test_fraction)?;
             if split == Split::Train { train } else { test }
         }
     };
@@ -579,6 +581,21 @@ pub fn read_folder(
         "data.folder.cache = false".into()
     });
     Ok(read)
+}
+
+/// A test part held out of a folder without train/ and test/ that got no image at all: every
+/// class was too small for `fraction` of it to round to one image.
+fn check_held_out<T>(root: &Path, test: &[Vec<T>], fraction: f64) -> Result<()> {
+    if test.iter().any(|c| !c.is_empty()) {
+        return Ok(());
+    }
+    let least = (0.5 / fraction).ceil() as usize;
+    Err(DataError::format(
+        root,
+        format!(
+            "no class has enough images to hold one out for the test split: with data.folder.test_fraction = {fraction} a class needs at least {least}; add images, raise test_fraction, or give train/ and test/ folders"
+        ),
+    ))
 }
 
 /// The error of a split without a readable image.

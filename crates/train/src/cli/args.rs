@@ -66,7 +66,10 @@ pub(crate) enum Command {
     /// Write the class templates (rows of W as images): a grid and one PNG per class.
     Templates(TemplatesArgs),
     /// Write a self-contained HTML report of a run (RUN/report.html).
-    Report { run: PathBuf },
+    Report {
+        /// The run directory (`output.dir` of the training).
+        run: PathBuf,
+    },
     /// Write a run's model for other tools: safetensors with `weight` [C, D] and `bias` [C]
     /// (PyTorch nn.Linear's names and layout) and the input's shape, normalization and classes
     /// as metadata.
@@ -104,6 +107,7 @@ pub(crate) struct TrainArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct EvalArgs {
+    /// The run directory (`output.dir` of the training).
     pub(crate) run: PathBuf,
     /// Print one JSON object instead of the report.
     #[arg(long)]
@@ -112,7 +116,9 @@ pub(crate) struct EvalArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct PredictArgs {
+    /// The run directory (`output.dir` of the training).
     pub(crate) run: PathBuf,
+    /// Image files to classify.
     #[arg(required = true)]
     pub(crate) images: Vec<PathBuf>,
     /// Invert the pixels first (dark strokes on a light background).
@@ -134,6 +140,7 @@ pub(crate) struct PredictArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct TemplatesArgs {
+    /// The run directory (`output.dir` of the training).
     pub(crate) run: PathBuf,
     /// Folder for the pictures (default: the run directory).
     #[arg(long)]
@@ -146,6 +153,7 @@ pub(crate) struct TemplatesArgs {
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ExportArgs {
+    /// The run directory (`output.dir` of the training).
     pub(crate) run: PathBuf,
     #[arg(long, value_enum, default_value = "safetensors")]
     pub(crate) format: ExportFormat,

@@ -25,6 +25,9 @@ pub(crate) fn predict(args: PredictArgs, backend: Backend) -> Result<()> {
     if args.json {
         crate::say!("{}", serde_json::to_string(&predictions)?);
     } else {
+        // Class names of any length line up (ImageNet's run to 40 characters and more).
+        let names = classifier.classes().iter().map(|c| c.chars().count());
+        let width = names.max().unwrap_or(0).max(12);
         for p in predictions.iter().filter(|p| p.error.is_none()) {
             crate::say!("{}", p.file.display());
             if !p.prepared.is_empty() {
@@ -32,7 +35,7 @@ pub(crate) fn predict(args: PredictArgs, backend: Backend) -> Result<()> {
             }
             for (rank, r) in p.top.iter().enumerate() {
                 crate::say!(
-                    "  {}. {:<12} {:6.2}%",
+                    "  {}. {:<width$} {:6.2}%",
                     rank + 1,
                     r.class,
                     100.0 * r.probability

@@ -9,7 +9,7 @@ use crate::backend::Backend;
 use crate::cli::args::{GradcheckArgs, TrainArgs};
 use crate::cli::terminal::{DownloadBar, Terminal};
 use crate::config::{ExperimentConfig, Keep};
-use crate::fit::gradcheck::gradcheck as check_gradients;
+use crate::fit::gradcheck::{RELATIVE_TOLERANCE, gradcheck as check_gradients};
 use crate::fit::interrupt::Interrupted;
 use crate::fit::resume::resume;
 use crate::fit::train::{Trained, train as fit};
@@ -101,5 +101,12 @@ pub(crate) fn gradcheck(args: GradcheckArgs, backend: Backend) -> Result<()> {
         r.max_relative,
         r.max_absolute
     );
+    if !r.passed() {
+        anyhow::bail!(
+            "gradcheck failed: the largest relative error {:.3e} is above {RELATIVE_TOLERANCE:e}",
+            r.max_relative
+        );
+    }
+    crate::say!("pass: every relative error is under {RELATIVE_TOLERANCE:e}");
     Ok(())
 }

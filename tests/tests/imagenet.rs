@@ -661,7 +661,11 @@ fn a_thousand_classes_give_a_readable_eval_and_report() {
     );
     assert!(html.contains("href=\"templates.png\""));
     assert!(!html.contains("<h2>Confusion matrix"));
-    assert!(html.contains("<td>class 1</td>"), "names in the report");
+    // The easiest and hardest classes are listed by their names ("class N").
+    assert!(
+        html.matches("<td>class ").count() >= 10,
+        "names in the report"
+    );
     let grid = image::open(run.join("templates.png")).unwrap();
     // 32 columns of 32-pixel templates at one pixel per weight: a few megapixels at most.
     assert!(

@@ -365,7 +365,10 @@ fn gradcheck_errors_are_small_for_every_loss() {
             .unwrap_or_else(|| panic!("{text}"));
         assert!(rel < 1e-4, "{loss}: {text}");
         assert!(text.contains(&format!("loss {loss}:")), "{text}");
-        assert!(text.ends_with("pass: every relative error is under 1e-4\n"), "{text}");
+        assert!(
+            text.ends_with("pass: every relative error is under 1e-4\n"),
+            "{text}"
+        );
     }
 }
 

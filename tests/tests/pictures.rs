@@ -213,6 +213,14 @@ fn mnist_templates_curves_confusion_and_report() {
         assert!(page.contains(needle), "report lacks {needle}");
     }
     assert!(page.matches("data:image/png;base64,").count() >= 10);
+    // The misclassified examples come from every class (each class of this model has mistakes),
+    // not from the first classes of the test file.
+    let shown: std::collections::BTreeSet<&str> = page
+        .split("<figcaption>true: ")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 10, "{shown:?}");
     // The charts are inline SVG.
     assert_eq!(page.matches("<svg").count(), 2);
     assert!(

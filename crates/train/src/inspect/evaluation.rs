@@ -28,6 +28,9 @@ pub struct ClassResult {
     pub correct: usize,
     /// correct / total; `None` (JSON null, "n/a") for a class without test images.
     pub accuracy: Option<f64>,
+    /// Mean log loss of the class's test images (`None` without images): orders classes of
+    /// equal accuracy in the easiest and hardest lists.
+    pub log_loss: Option<f64>,
 }
 
 /// A model's results on a labelled image set (`eval`, `eval --json`, the report).
@@ -98,7 +101,7 @@ pub fn evaluate(
     let batcher = ImageBatcher::new(set.clone(), normalization);
     let scores = logits(model, &batcher, &indices, device);
     let tally = Tally::of(&scores, &set, k);
-    let per_class = per_class(&classes, &tally.confusion);
+    let per_class = per_class(&classes, &tally.confusion, &tally.class_loss);
     let (easiest, hardest) = extremes(&per_class);
     let n = set.len().max(1) as f64;
     Evaluation {
@@ -127,6 +130,8 @@ struct Tally {
     topk: usize,
     predictions: Vec<usize>,
     log_loss: f64,
+    /// The log loss summed per true class.
+    class_loss: Vec<f64>,
     squared: f64,
 }
 
@@ -140,11 +145,14 @@ impl Tally {
             topk: 0,
             predictions: Vec::with_capacity(set.len()),
             log_loss: 0.0,
+            class_loss: vec![0.0; c],
             squared: 0.0,
         };
         for (i, row) in scores.chunks_exact(c).enumerate() {
             let truth = set.label(i);
-            t.log_loss += cross_entropy(row, truth);
+            let loss = cross_entropy(row, truth);
+            t.log_loss += loss;
+            t.class_loss[truth] += loss;
             t.squared += row
                 .iter()
                 .enumerate()
@@ -162,7 +170,7 @@ impl Tally {
 }
 
 /// Each class's accuracy from the confusion matrix.
-fn per_class(classes: &[String], confusion: &[Vec<usize>]) -> Vec<ClassResult> {
+fn per_class(classes: &[String], confusion: &[Vec<usize>], loss: &[f64]) -> Vec<ClassResult> {
     classes
         .iter()
         .enumerate()
@@ -174,18 +182,21 @@ fn per_class(classes: &[String], confusion: &[Vec<usize>]) -> Vec<ClassResult> {
                 total,
                 correct,
                 accuracy: (total > 0).then(|| correct as f64 / total as f64),
+                log_loss: (total > 0).then(|| loss[t] / total as f64),
             }
         })
         .collect()
 }
 
-/// The [`LISTED`] easiest and hardest classes (names), among those with test images.
+/// The [`LISTED`] easiest and hardest classes (names), among those with test images: by
+/// accuracy, and at equal accuracy by mean log loss (the more confident, the easier).
 fn extremes(per_class: &[ClassResult]) -> (Vec<String>, Vec<String>) {
     let mut ranked: Vec<(&ClassResult, f64)> = per_class
         .iter()
         .filter_map(|r| Some((r, r.accuracy?)))
         .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let loss = |r: &ClassResult| r.log_loss.unwrap_or(f64::INFINITY);
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(loss(a.0).total_cmp(&loss(b.0))));
     let names = |it: &mut dyn Iterator<Item = &(&ClassResult, f64)>| {
         it.take(LISTED).map(|(r, _)| r.class.clone()).collect()
     };
@@ -306,8 +317,16 @@ impl Evaluation {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut s = format!("\neasiest classes: {}\n", list(&self.easiest));
-        s.push_str(&format!("hardest classes: {}\n", list(&self.hardest)));
+        let mut s = format!(
+            "\neasiest classes: {}{}\n",
+            list(&self.easiest),
+            self.ties(&self.easiest, "lower")
+        );
+        s.push_str(&format!(
+            "hardest classes: {}{}\n",
+            list(&self.hardest),
+            self.ties(&self.hardest, "higher")
+        ));
         s.push_str("most confused (true -> predicted): ");
         if self.confused_pairs.is_empty() {
             s.push_str("none, every test image was classified right");
@@ -322,6 +341,16 @@ impl Evaluation {
         );
         s.push('\n');
         s
+    }
+
+    /// A note when two classes of a list have the same accuracy (the log loss orders them).
+    fn ties(&self, names: &[String], first: &str) -> String {
+        let accuracies: Vec<f64> = names.iter().map(|n| self.accuracy_percent(n)).collect();
+        if accuracies.windows(2).any(|w| w[0] == w[1]) {
+            format!(" (equal accuracies: the {first} log loss first)")
+        } else {
+            String::new()
+        }
     }
 
     /// The confusion matrix as a text table.
@@ -360,5 +389,33 @@ impl Evaluation {
             .max()
             .unwrap_or(1)
             .max(5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(name: &str, correct: usize, loss: f64) -> ClassResult {
+        ClassResult {
+            class: name.into(),
+            total: 10,
+            correct,
+            accuracy: Some(correct as f64 / 10.0),
+            log_loss: Some(loss),
+        }
+    }
+
+    #[test]
+    fn equal_accuracies_are_ordered_by_log_loss() {
+        let classes = [
+            class("a", 9, 0.5),
+            class("b", 9, 0.2),
+            class("c", 5, 1.0),
+            class("d", 9, 0.3),
+        ];
+        let (easiest, hardest) = extremes(&classes);
+        assert_eq!(easiest, ["b", "d", "a", "c"]);
+        assert_eq!(hardest, ["c", "a", "d", "b"]);
     }
 }

@@ -166,28 +166,42 @@ fn extreme_templates(
     ])
 }
 
-/// Up to `n` misclassified images of `set`, as upscaled PNGs with their classes.
+/// Up to `n` misclassified images of `set`, as upscaled PNGs with their classes, taken from
+/// every true class in turn (the first mistake of each class, then the second, …), so that a
+/// few classes with many mistakes do not fill the page.
 fn mistakes(set: &ImageSet, eval: &Evaluation, n: usize) -> Vec<Mistake> {
-    let shape = set.shape();
-    (0..set.len())
-        .filter(|&i| eval.predictions[i] != set.label(i))
-        .take(n)
-        .map(|i| {
-            let [c, h, w] = shape;
-            let plane = h * w;
-            let pixels = set.image(i);
-            let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-                let k = y as usize * w + x as usize;
-                let get = |ch: usize| pixels[ch.min(c - 1) * plane + k];
-                image::Rgb([get(0), get(1), get(2)])
-            });
-            Mistake {
-                png: png_bytes(&upscale(&img, zoom(w.max(h)) / 2 + 1)),
-                true_class: eval.classes[set.label(i)].clone(),
-                predicted: eval.classes[eval.predictions[i]].clone(),
+    let mut by_class: Vec<std::collections::VecDeque<usize>> =
+        vec![Default::default(); eval.classes.len()];
+    for i in (0..set.len()).filter(|&i| eval.predictions[i] != set.label(i)) {
+        by_class[set.label(i)].push_back(i);
+    }
+    let mut chosen = Vec::new();
+    while chosen.len() < n && by_class.iter().any(|c| !c.is_empty()) {
+        for class in by_class.iter_mut() {
+            if let Some(i) = class.pop_front().filter(|_| chosen.len() < n) {
+                chosen.push(i);
             }
-        })
-        .collect()
+        }
+    }
+    chosen.sort_unstable();
+    chosen.into_iter().map(|i| mistake(set, eval, i)).collect()
+}
+
+/// Image `i` of `set`, upscaled, with its true and predicted class.
+fn mistake(set: &ImageSet, eval: &Evaluation, i: usize) -> Mistake {
+    let [c, h, w] = set.shape();
+    let plane = h * w;
+    let pixels = set.image(i);
+    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let k = y as usize * w + x as usize;
+        let get = |ch: usize| pixels[ch.min(c - 1) * plane + k];
+        image::Rgb([get(0), get(1), get(2)])
+    });
+    Mistake {
+        png: png_bytes(&upscale(&img, zoom(w.max(h)) / 2 + 1)),
+        true_class: eval.classes[set.label(i)].clone(),
+        predicted: eval.classes[eval.predictions[i]].clone(),
+    }
 }
 
 /// Writes `report.html` (and the pictures it shows) into the run directory.

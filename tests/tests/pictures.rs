@@ -402,3 +402,34 @@ fn zero_initialised_templates_are_exactly_zero_where_the_data_is_always_zero() {
     let shared = full("shared");
     assert!((1..10).contains(&shared), "{shared}");
 }
+
+#[test]
+fn the_lecture_config_smooths_the_templates_at_a_small_cost_in_accuracy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut measured = Vec::new();
+    for config in ["configs/mnist.toml", "configs/mnist-lecture.toml"] {
+        let run = tmp.path().join(config.replace('/', "-"));
+        let run_s = run.to_str().unwrap();
+        let set = format!("output.dir={run_s}");
+        run_ok(&["train", config, "--quiet", "--set", &set]);
+        let said = run_ok(&["templates", run_s]);
+        let roughness: f64 = said
+            .split("roughness ")
+            .nth(1)
+            .and_then(|t| t.split(':').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{said}"));
+        let eval = run_ok(&["eval", run_s, "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&eval).unwrap();
+        measured.push((roughness, json["top1"].as_f64().unwrap()));
+    }
+    let [(rough, accurate), (smooth, lecture)] = measured[..] else {
+        unreachable!()
+    };
+    // Noise-like speckle against blurry digits; the lecture's level of accuracy (about 92%).
+    assert!(rough > 0.3 && smooth < 0.2, "{measured:?}");
+    assert!(
+        accurate > 0.92 && lecture > 0.91 && accurate - lecture < 0.02,
+        "{measured:?}"
+    );
+}

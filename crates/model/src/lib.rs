@@ -133,10 +133,71 @@ impl LinearClassifier {
         let classes = self.num_classes();
         self.weights().reshape([classes, c, h, w])
     }
+
+    /// How rough the templates are: the mean squared difference between horizontally and
+    /// vertically adjacent weights, over twice the mean squared weight, per template and
+    /// channel, averaged. 0 for smooth templates, about 1 for white noise (adjacent weights
+    /// unrelated); a regularized model's templates show the lecture's blurry prototypes.
+    pub fn template_roughness(&self) -> f64 {
+        let [_, h, w] = self.input_shape;
+        let weights: Vec<f32> = self
+            .weights()
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        let planes: Vec<&[f32]> = weights.chunks_exact(h * w).collect();
+        let rough = |p: &[f32]| -> Option<f64> {
+            let at = |x: usize, y: usize| p[y * w + x] as f64;
+            let mut diff = 0.0;
+            let mut pairs = 0usize;
+            for y in 0..h {
+                for x in 0..w {
+                    for (nx, ny) in [(x + 1, y), (x, y + 1)] {
+                        if nx < w && ny < h {
+                            diff += (at(x, y) - at(nx, ny)).powi(2);
+                            pairs += 1;
+                        }
+                    }
+                }
+            }
+            let square = p.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / p.len() as f64;
+            (square > 0.0 && pairs > 0).then(|| diff / pairs as f64 / (2.0 * square))
+        };
+        let values: Vec<f64> = planes.iter().filter_map(|p| rough(p)).collect();
+        if values.is_empty() {
+            0.0
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn roughness_is_about_one_for_noise_and_small_for_smooth_templates() {
+        let device = Device::default();
+        let model = LinearClassifierConfig::new([1, 16, 16], 2).init(&device);
+        let noise: Vec<f32> = (0..512u32)
+            .map(|i| ((i.wrapping_mul(2_654_435_761) >> 7) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let smooth: Vec<f32> = (0..512)
+            .map(|i| ((i % 256 % 16) as f32 / 16.0 * 3.0).sin() + 0.5)
+            .collect();
+        let with = |w: Vec<f32>| {
+            let mut m = model.clone();
+            // W is stored [D, C]: the two templates are the columns.
+            let t = Tensor::<2>::from_data(TensorData::new(w, [2, 256]), &device).transpose();
+            m.linear.weight = burn::module::Param::from_tensor(t);
+            m.template_roughness()
+        };
+        let (rough, fine) = (with(noise), with(smooth));
+        assert!((0.8..1.2).contains(&rough), "{rough}");
+        assert!(fine < 0.05, "{fine}");
+    }
+
     use super::*;
 
     #[test]

@@ -71,10 +71,11 @@ pub(crate) fn templates(args: TemplatesArgs, backend: Backend) -> Result<()> {
     let out = args.out.unwrap_or_else(|| run.path.clone());
     let (grid, each) = write_templates(&out, &model, &info.classes, args.scale)?;
     crate::say!(
-        "wrote {} and {} class templates in {}",
+        "wrote {} and {} class templates in {} (roughness {:.2}: 0 smooth, 1 noise)",
         grid.display(),
         each.len(),
-        out.join(TEMPLATES_DIR).display()
+        out.join(TEMPLATES_DIR).display(),
+        model.template_roughness()
     );
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! Digits as people make them, drawn here with a round pen in five styles (dark ink on white,
+//! Digits as people make them, drawn here with a round pen in six styles (dark ink on white,
 //! a thin pen on a large canvas, a small digit off-centre, light ink on a large dark canvas,
-//! a phone photo of grey paper stored sideways with an EXIF orientation), classified by
+//! dark on white at MNIST's 28 × 28, a phone photo of grey paper stored sideways with an EXIF
+//! orientation), classified by
 //! `predict` with the default MNIST run: as they are (`--prepare none`) and prepared as MNIST's
 //! digits were (the default for MNIST runs).
 
@@ -208,6 +209,7 @@ fn drawn_and_photographed_digits_are_read_once_prepared_as_mnist_digits() {
         ("thin", 9),
         ("off-centre", 9),
         ("large-dark", 9),
+        ("28-on-white", 8),
         ("photo", 8),
     ];
     let mut report = Vec::new();

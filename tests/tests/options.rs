@@ -435,6 +435,8 @@ fn sweep_ranks_by_validation_and_tests_only_the_choice() {
             (kept_valid - r[3].parse::<f64>().unwrap()).abs() < 1e-5,
             "{kept} vs {r:?}"
         );
+        // The epoch column names that kept epoch.
+        assert_eq!(r[9], kept.split(',').next().unwrap(), "{kept} vs {r:?}");
     }
 }
 
@@ -470,7 +472,8 @@ fn a_sweep_goes_on_past_a_combination_that_diverges() {
     // with its reason.
     assert!(rows[0].starts_with("0.5,"), "{csv}");
     assert!(
-        rows[1].starts_with("5000,,,,,,") && rows[1].contains("training diverged"),
+        // No run path: the diverged run's directory is gone.
+        rows[1].starts_with("5000,,,,,,,\"") && rows[1].contains("training diverged"),
         "{csv}"
     );
     let md = std::fs::read_to_string(root.join("sweep.md")).unwrap();

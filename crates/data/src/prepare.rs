@@ -96,6 +96,12 @@ pub fn open_digit(path: &Path) -> Result<DynamicImage> {
     }
 }
 
+/// Whether a picture has a light background (see [`light_background`]): not an MNIST image,
+/// whatever its size.
+pub fn has_light_background(img: &DynamicImage) -> bool {
+    light_background(&over_white(img.clone()).to_luma8())
+}
+
 /// Whether the picture's border (its outer 4%, at least one pixel) is light: its median is
 /// above mid-grey. Ink rarely reaches the border; paper and canvas always do.
 fn light_background(gray: &GrayImage) -> bool {

@@ -126,7 +126,8 @@ pub(crate) struct PredictArgs {
     pub(crate) invert: bool,
     /// How a picture becomes the model's input: `digit` prepares it as MNIST's digits were
     /// (inverted if its background is light, cropped, fitted into 20×20, centred by mass);
-    /// `auto` does so for MNIST runs when the picture is not already 28×28.
+    /// `auto` does so for MNIST runs unless the picture already looks like MNIST's (28×28,
+    /// light on dark).
     #[arg(long, value_enum, default_value_t)]
     pub(crate) prepare: Preparation,
     /// Write what the model saw (its input, enlarged) to this PNG file; with several images,

@@ -20,6 +20,8 @@ pub(crate) struct SweepRow {
     pub train_loss: f64,
     pub valid_loss: f64,
     pub seconds: f64,
+    /// The epoch whose model the run kept (`train.keep`): the row's metrics are its.
+    pub epoch: Option<usize>,
     /// Why the combination gave no model (its training failed, e.g. diverged); its metrics
     /// are then NaN and it ranks last.
     pub failed: Option<String>,
@@ -261,6 +263,7 @@ impl SweepRow {
             train_loss: kept.train.loss,
             valid_loss: kept.valid.loss,
             seconds: trained.epochs.iter().map(|e| e.seconds).sum(),
+            epoch: Some(kept.epoch),
             failed: None,
         })
     }
@@ -275,6 +278,7 @@ impl SweepRow {
             train_loss: f64::NAN,
             valid_loss: f64::NAN,
             seconds: 0.0,
+            epoch: None,
             failed: Some(why),
         }
     }
@@ -300,11 +304,11 @@ pub(crate) fn write_tables(root: &Path, grid: &[GridKey], rows: &mut [SweepRow])
     });
     let keys: Vec<&str> = grid.iter().map(|g| g.key.as_str()).collect();
     let mut csv = format!(
-        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed\n",
+        "{},train_acc,valid_acc,train_loss,valid_loss,seconds,run,failed,epoch\n",
         keys.join(",")
     );
     let mut md = format!(
-        "| {} | train acc | valid acc | train loss | valid loss | seconds |\n|{}---|---|---|---|---|\n",
+        "| {} | train acc | valid acc | train loss | valid loss | seconds | epoch |\n|{}---|---|---|---|---|---|\n",
         keys.join(" | "),
         "---|".repeat(keys.len())
     );
@@ -313,17 +317,23 @@ pub(crate) fn write_tables(root: &Path, grid: &[GridKey], rows: &mut [SweepRow])
         if let Some(why) = &r.failed {
             // One short reason in both tables (the first clause of the error).
             let short = why.split([';', ':']).next().unwrap_or(why).trim();
+            // A failed run's directory is removed (or never made): no path to follow.
+            let run = if r.run.exists() {
+                r.run.display().to_string()
+            } else {
+                String::new()
+            };
             csv.push_str(&format!(
-                "{},,,,,,{},\"{}\"\n",
+                "{},,,,,,{run},\"{}\",\n",
                 values.join(","),
-                r.run.display(),
                 why.replace('"', "'")
             ));
-            md.push_str(&format!("| {} | {short} | | | | |\n", values.join(" | ")));
+            md.push_str(&format!("| {} | {short} | | | | | |\n", values.join(" | ")));
             continue;
         }
+        let epoch = r.epoch.map(|e| e.to_string()).unwrap_or_default();
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{},\n",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.2},{},,{epoch}\n",
             values.join(","),
             r.train_acc,
             r.valid_acc,
@@ -333,7 +343,7 @@ pub(crate) fn write_tables(root: &Path, grid: &[GridKey], rows: &mut [SweepRow])
             r.run.display()
         ));
         md.push_str(&format!(
-            "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.1} |\n",
+            "| {} | {:.2}% | {:.2}% | {:.4} | {:.4} | {:.1} | {epoch} |\n",
             values.join(" | "),
             100.0 * r.train_acc,
             100.0 * r.valid_acc,

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use image::DynamicImage;
 use linclass_data::DatasetKind;
 use linclass_data::decode::{convert_image, decode_image, over_white};
-use linclass_data::prepare::{MNIST_SIDE, open_digit, prepare_digit};
+use linclass_data::prepare::{MNIST_SIDE, has_light_background, open_digit, prepare_digit};
 use serde::Serialize;
 
 use crate::run::info::RunInfo;
@@ -18,8 +18,8 @@ use crate::run::info::RunInfo;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Preparation {
-    /// `digit` for a run on MNIST's digits when the picture is not already 28 × 28; else
-    /// `none`.
+    /// `digit` for a run on MNIST's digits unless the picture already looks like an MNIST
+    /// image (28 × 28 on a dark background); else `none`.
     #[default]
     Auto,
     /// Resized to the model's input as it is.
@@ -81,24 +81,30 @@ impl Inputs {
         })
     }
 
-    /// Whether a `width` × `height` picture is prepared as a digit.
-    fn as_digit(&self, width: u32, height: u32) -> bool {
-        let side = MNIST_SIDE as u32;
+    /// Whether pictures may be prepared as digits: always with `digit`, for a digit run with
+    /// `auto`.
+    fn may_prepare(&self) -> bool {
         match self.preparation {
             Preparation::None => false,
             Preparation::Digit => true,
-            Preparation::Auto => self.digits && (width, height) != (side, side),
+            Preparation::Auto => self.digits,
         }
     }
 
     /// A picture as the model reads it.
     pub(crate) fn of_image(&self, image: &DynamicImage) -> Input {
-        if !self.as_digit(image.width(), image.height()) {
+        if !self.may_prepare() {
             return self.inverted(convert_image(image, self.shape));
         }
         let mut img = over_white(image.clone());
         if self.invert {
             img.invert();
+        }
+        // `auto` leaves what already looks like an MNIST image: 28 × 28 on a dark background.
+        let side = MNIST_SIDE as u32;
+        let mnist_like = (img.width(), img.height()) == (side, side) && !has_light_background(&img);
+        if self.preparation == Preparation::Auto && mnist_like {
+            return self.inverted(convert_image(image, self.shape));
         }
         let digit = prepare_digit(&img);
         Input {
@@ -119,12 +125,7 @@ impl Inputs {
                 file.join("*.png").display()
             );
         }
-        let maybe_digit = match self.preparation {
-            Preparation::None => false,
-            Preparation::Digit => true,
-            Preparation::Auto => self.digits,
-        };
-        if !maybe_digit {
+        if !self.may_prepare() {
             return Ok(self.inverted(decode_image(file, self.shape)?));
         }
         Ok(self.of_image(&open_digit(file)?))

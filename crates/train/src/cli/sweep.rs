@@ -55,14 +55,16 @@ pub(crate) fn sweep(args: SweepArgs, backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Trains each combination (quietly), draws its curves, and says its validation accuracy. A
+/// Trains each combination (its lines indented under its settings), draws its curves, and says
+/// its validation accuracy. A
 /// combination that fails (typically a learning rate that diverges) is a row of the sweep, not
 /// its end; Ctrl-C ends the sweep, after writing the table of the combinations done.
 fn train_all(plan: &SweepPlan, backend: Backend) -> Result<Vec<SweepRow>> {
-    let reporter: Arc<dyn Reporter> = Arc::new(Terminal::new(true));
+    let reporter: Arc<dyn Reporter> = Arc::new(Terminal::indented());
     let mut rows = Vec::new();
     for (settings, c) in &plan.runs {
         let label = label(settings);
+        crate::say!("  {label}:");
         let trained = match train(c, backend, reporter.clone()) {
             Ok(t) => t,
             Err(e) if e.is::<Interrupted>() => return Err(stopped(plan, &mut rows, &label, e)),

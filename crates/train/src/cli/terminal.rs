@@ -18,6 +18,8 @@ pub(crate) struct Terminal {
     /// Whether passes get a progress bar: stdout is a terminal and the run is not quiet.
     interactive: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Put before every line (a sweep's runs are indented under their combination).
+    indent: &'static str,
 }
 
 impl Terminal {
@@ -27,6 +29,15 @@ impl Terminal {
             quiet,
             interactive: !quiet && std::io::stdout().is_terminal(),
             bar: Mutex::new(None),
+            indent: "",
+        }
+    }
+
+    /// The reporter of the runs of a sweep: their lines indented under the combination's.
+    pub(crate) fn indented() -> Self {
+        Self {
+            indent: "    ",
+            ..Self::new(false)
         }
     }
 
@@ -41,9 +52,10 @@ impl Reporter for Terminal {
             return;
         }
         // A bar still drawn (the pass's last update) is cleared first, and drawn again after.
+        let indent = self.indent;
         match self.bar().as_ref() {
-            Some(bar) => bar.suspend(|| crate::say!("{text}")),
-            None => crate::say!("{text}"),
+            Some(bar) => bar.suspend(|| crate::say!("{indent}{text}")),
+            None => crate::say!("{indent}{text}"),
         }
     }
 

@@ -192,6 +192,25 @@ fn mnist_templates_curves_confusion_and_report() {
     }
     let texts = svg_texts(&svg);
     assert!(texts.iter().any(|t| t == "predicted") && texts.iter().any(|t| t == "true class"));
+    // The predicted classes' names are turned, start below the bottom row and run down: whole,
+    // none drawn over the axis (centred on their tick, half of each was hidden above it).
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let bottom = ys.last().unwrap() + (ys[1] - ys[0]);
+    let turned: Vec<_> = doc
+        .descendants()
+        .filter(|n| {
+            n.attribute("transform")
+                .is_some_and(|t| t.starts_with("rotate(90"))
+        })
+        .collect();
+    assert_eq!(turned.len(), 10, "{svg}");
+    for n in turned {
+        let y: f64 = n.attribute("y").unwrap().parse().unwrap();
+        assert!(
+            y as i64 >= bottom && n.attribute("text-anchor") == Some("start"),
+            "{svg}"
+        );
+    }
     let heat = load(&run.join("confusion.png"));
     assert!(spread(&heat) > 20.0);
     let json: serde_json::Value =

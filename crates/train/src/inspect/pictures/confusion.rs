@@ -94,17 +94,27 @@ pub(crate) fn draw<DB: DrawingBackend>(
             .disable_mesh()
             .x_labels(c as usize)
             .y_labels(c as usize)
-            .x_label_formatter(&|v| name(v, false))
+            // The predicted classes' names are drawn below (plotters centres turned labels on
+            // their tick, which puts half of each name above the axis).
+            .x_label_formatter(&|_| String::new())
             .y_label_formatter(&|v| name(v, true))
-            .x_label_style(
-                TextStyle::from((FONT, 13).into_font()).transform(FontTransform::Rotate90),
-            )
             .y_label_style((FONT, 13))
             .x_desc("predicted")
             .y_desc("true class")
             .axis_desc_style((FONT, 15))
             .draw(),
     )?;
+    // Each name starts just below the axis at its column and runs down, turned a quarter.
+    let turned = TextStyle::from((FONT, 13).into_font())
+        .transform(FontTransform::Rotate90)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for k in 0..c {
+        let label = name(&SegmentValue::CenterOf(k), false);
+        let (x, y) = chart.backend_coord(&(SegmentValue::CenterOf(k), SegmentValue::Exact(0)));
+        if !label.is_empty() {
+            drawn(root.draw(&Text::new(label, (x, y + 8), turned.clone())))?;
+        }
+    }
     let (cells, counts) = cells(confusion, classes.len() <= COUNTED);
     drawn(chart.draw_series(cells))?;
     drawn(chart.draw_series(counts))?;

@@ -189,20 +189,23 @@ fn predicted(run: &Path, files: &[PathBuf], extra: &[&str]) -> Vec<usize> {
         .collect()
 }
 
+/// Trains MNIST (configs/mnist.toml with `sets`) into `dir`/run; returns the run.
+fn train(dir: &Path, sets: &[&str]) -> PathBuf {
+    let run = dir.join("run");
+    let out_dir = format!("output.dir={}", run.display());
+    let mut args = vec!["train", "--quiet", "--set", &out_dir];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let out = linclass(&repo_root(), &args);
+    assert!(out.status.success(), "{}", describe(&out));
+    run
+}
+
 #[test]
 fn drawn_and_photographed_digits_are_read_once_prepared_as_mnist_digits() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    let out = linclass(
-        &repo_root(),
-        &[
-            "train",
-            "--quiet",
-            "--set",
-            &format!("output.dir={}", run.display()),
-        ],
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    let run = train(tmp.path(), &[]);
     // The least each style must reach, prepared (of 10).
     let styles = [
         ("dark-on-white", 9),
@@ -230,21 +233,7 @@ fn drawn_and_photographed_digits_are_read_once_prepared_as_mnist_digits() {
 #[test]
 fn predict_says_what_it_did_and_shows_what_the_model_saw() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    let out = linclass(
-        &repo_root(),
-        &[
-            "train",
-            "--quiet",
-            "--set",
-            "train.epochs=2",
-            "--set",
-            "data.train_limit=6000",
-            "--set",
-            &format!("output.dir={}", run.display()),
-        ],
-    );
-    assert!(out.status.success(), "{}", describe(&out));
+    let run = train(tmp.path(), &["train.epochs=2", "data.train_limit=6000"]);
     let files = draw_style("dark-on-white", tmp.path());
     let shown = tmp.path().join("saw.png");
     let (run_s, file, shown_s) = (

@@ -44,9 +44,9 @@ pub struct PreparedDigit {
 /// Prepares a picture of one digit as MNIST's were prepared (see the module documentation). A
 /// light background (the median of the picture's border) is inverted; a picture without ink
 /// gives a black image (said in `steps`).
-pub fn prepare_digit(img: &DynamicImage) -> PreparedDigit {
+pub fn prepare_digit(img: DynamicImage) -> PreparedDigit {
     let mut steps = Vec::new();
-    let mut gray = over_white(img.clone()).to_luma8();
+    let mut gray = over_white(img).to_luma8();
     let (w, h) = gray.dimensions();
     if w.max(h) > MAX_SIDE {
         let s = MAX_SIDE as f32 / w.max(h) as f32;
@@ -350,7 +350,7 @@ mod tests {
 
     #[test]
     fn a_dark_bar_on_white_becomes_a_light_20_px_bar_centred() {
-        let d = prepare_digit(&bar(300, 30));
+        let d = prepare_digit(bar(300, 30));
         assert_eq!(d.steps[0], "inverted (light background)");
         let (top, bottom) = ink_rows(&d.pixels);
         assert!((19..=21).contains(&(bottom - top + 1)), "{top}..{bottom}");
@@ -373,7 +373,7 @@ mod tests {
 
     #[test]
     fn thin_strokes_are_thickened_to_mnist_width() {
-        let d = prepare_digit(&bar(600, 2));
+        let d = prepare_digit(bar(600, 2));
         assert!(
             d.steps.iter().any(|s| s == "strokes thickened"),
             "{:?}",
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn a_blank_picture_is_black_and_says_so() {
         let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(50, 40, Luma([250])));
-        let d = prepare_digit(&blank);
+        let d = prepare_digit(blank);
         assert!(d.pixels.iter().all(|&v| v == 0));
         assert_eq!(d.steps.last().unwrap(), "no ink found");
     }

@@ -9,7 +9,7 @@ use crate::cli::args::{ExportArgs, PredictArgs};
 use crate::infer::classifier::Classifier;
 use crate::infer::export::{default_path, export as write_export};
 use crate::infer::predict::{Prediction, predict as classify_files};
-use crate::inspect::pictures::raster::{png_bytes, upscale};
+use crate::inspect::pictures::raster::{from_planes, png_bytes, upscale};
 use crate::run::dir::RunDir;
 use crate::run::files::write_atomic;
 
@@ -54,7 +54,7 @@ fn show_inputs(
     out: &Path,
     json: bool,
 ) -> Result<()> {
-    let [c, h, w] = classifier.input_shape();
+    let [_, h, w] = classifier.input_shape();
     let (stem, ext) = (
         out.file_stem().unwrap_or_default().to_string_lossy(),
         out.extension()
@@ -69,12 +69,7 @@ fn show_inputs(
         } else {
             out.with_file_name(format!("{stem}-{}.{ext}", i + 1))
         };
-        let pixels = classifier.input_file(&p.file)?.pixels;
-        let plane = h * w;
-        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-            let at = |ch: usize| pixels[ch.min(c - 1) * plane + y as usize * w + x as usize];
-            image::Rgb([at(0), at(1), at(2)])
-        });
+        let img = from_planes(&p.input, classifier.input_shape());
         let zoom = (280 / w.max(h)).max(1) as u32;
         write_atomic(&path, &png_bytes(&upscale(&img, zoom)))?;
         let note = format!(

@@ -106,7 +106,7 @@ impl Inputs {
         if self.preparation == Preparation::Auto && mnist_like {
             return self.inverted(convert_image(image, self.shape));
         }
-        let digit = prepare_digit(&img);
+        let digit = prepare_digit(img);
         Input {
             pixels: digit.pixels,
             prepared: digit.steps,

@@ -19,6 +19,10 @@ pub(crate) struct Prediction {
     /// What was done to it besides converting it (a digit's preparation), if anything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prepared: Vec<String>,
+    /// What the model read of it: [channels, height, width] u8, channel-major (empty when it
+    /// could not be read).
+    #[serde(skip)]
+    pub input: Vec<u8>,
     /// Why it could not be classified (one line naming the file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -36,6 +40,7 @@ pub(crate) fn predict(classifier: &Classifier, files: &[PathBuf]) -> Result<Vec<
             file: file.clone(),
             top: Vec::new(),
             prepared: Vec::new(),
+            input: Vec::new(),
             error: None,
         })
         .collect();
@@ -44,7 +49,8 @@ pub(crate) fn predict(classifier: &Classifier, files: &[PathBuf]) -> Result<Vec<
     for (i, file) in files.iter().enumerate() {
         match classifier.input_file(file) {
             Ok(input) => {
-                pixels.extend(input.pixels);
+                pixels.extend_from_slice(&input.pixels);
+                predictions[i].input = input.pixels;
                 predictions[i].prepared = input.prepared;
                 read.push(i);
             }

@@ -12,7 +12,7 @@ use linclass_model::LinearClassifier;
 use crate::inspect::evaluation::{Evaluation, MANY_CLASSES};
 use crate::inspect::pictures::confusion;
 use crate::inspect::pictures::curves::{self, Curves};
-use crate::inspect::pictures::raster::{png_bytes, upscale};
+use crate::inspect::pictures::raster::{from_planes, png_bytes, upscale};
 use crate::inspect::pictures::report::{Mistake, ReportParts, html};
 use crate::inspect::pictures::templates::{TemplateScale, grid, templates, zoom};
 use crate::run::dir::RunDir;
@@ -189,14 +189,8 @@ fn mistakes(set: &ImageSet, eval: &Evaluation, n: usize) -> Vec<Mistake> {
 
 /// Image `i` of `set`, upscaled, with its true and predicted class.
 fn mistake(set: &ImageSet, eval: &Evaluation, i: usize) -> Mistake {
-    let [c, h, w] = set.shape();
-    let plane = h * w;
-    let pixels = set.image(i);
-    let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let k = y as usize * w + x as usize;
-        let get = |ch: usize| pixels[ch.min(c - 1) * plane + k];
-        image::Rgb([get(0), get(1), get(2)])
-    });
+    let [_, h, w] = set.shape();
+    let img = from_planes(set.image(i), set.shape());
     Mistake {
         png: png_bytes(&upscale(&img, zoom(w.max(h)) / 2 + 1)),
         true_class: eval.classes[set.label(i)].clone(),

@@ -315,6 +315,11 @@ fn data_cache_lists_the_files_and_clear_removes_only_them() {
     assert_eq!(ours.len(), 4, "{ours:?}");
     std::fs::write(cache.join("notes.txt"), "kept").unwrap();
     std::fs::write(cache.join("short"), b"LCCACHE1").unwrap();
+    // A file of the first format (no source recorded): listed as such, and cleared.
+    let mut first_format = std::fs::read(&ours[0]).unwrap();
+    first_format[..8].copy_from_slice(b"LCCACHE1");
+    let old_images = u64::from_le_bytes(first_format[52..60].try_into().unwrap()) as usize;
+    std::fs::write(cache.join("old.cache"), first_format).unwrap();
 
     let data_cache = |extra: &[&str]| {
         let mut args = vec!["data", "cache"];
@@ -331,7 +336,8 @@ fn data_cache_lists_the_files_and_clear_removes_only_them() {
         .lines()
         .filter(|l| l.contains(" images of 3×16×16, "))
         .collect();
-    assert_eq!(lines.len(), 4, "{listed}");
+    assert_eq!(lines.len(), 5, "{listed}");
+    assert!(listed.contains("from an unrecorded source"), "{listed}");
     let images: usize = lines
         .iter()
         .map(|l| {
@@ -342,15 +348,21 @@ fn data_cache_lists_the_files_and_clear_removes_only_them() {
                 .unwrap()
         })
         .sum();
-    assert_eq!(images, 10 + 12, "{listed}");
-    assert!(listed.contains("4 cache file(s)"), "{listed}");
+    assert_eq!(images, 10 + 12 + old_images, "{listed}");
+    assert!(listed.contains("5 cache file(s)"), "{listed}");
+    // Each file says where its images came from.
+    let data = std::path::absolute(&data).unwrap();
+    for split in ["training", "test"] {
+        let from = format!("from {}, {split} split", data.display());
+        assert_eq!(listed.matches(&from).count(), 2, "{from}: {listed}");
+    }
     assert!(
         !listed.contains("notes.txt") && !listed.contains("short"),
         "{listed}"
     );
 
     let cleared = data_cache(&["--clear"]);
-    assert!(cleared.contains("removed 4 cache file(s)"), "{cleared}");
+    assert!(cleared.contains("removed 5 cache file(s)"), "{cleared}");
     assert_eq!(
         cache_files(&cache),
         vec![cache.join("notes.txt"), cache.join("short")]

@@ -9,11 +9,13 @@
 //!
 //! | bytes | content |
 //! |---|---|
-//! | 8 | magic `LCCACHE1` |
+//! | 8 | magic `LCCACHE2` |
 //! | 32 | the key |
 //! | 12 | shape: channels, height, width (u32 each) |
 //! | 8 | N, the number of images (u64) |
 //! | N·C·H·W | pixels, image after image, channel-major |
+//! | S | where the images came from (UTF-8, for `data cache`) |
+//! | 4 | S (u32) |
 //! | 4 | CRC-32 of everything before it |
 //!
 //! A file that is short, has another header or fails its CRC is not trusted: it is rebuilt.
@@ -32,8 +34,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{DataError, Result};
 use crate::image_set::Pixels;
 
-const MAGIC: &[u8; 8] = b"LCCACHE1";
+const MAGIC: &[u8; 8] = b"LCCACHE2";
+/// The first format, without the source: still listed (and cleared), never loaded.
+const MAGIC_1: &[u8; 8] = b"LCCACHE1";
 const HEADER: usize = 8 + 32 + 12 + 8;
+/// The longest source recorded, bytes (a longer one is cut at a character boundary).
+const MAX_SOURCE: usize = 4096;
 
 /// What the decoded-image cache did for one read.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +103,9 @@ pub struct CacheFile {
     pub shape: [usize; 3],
     /// Number of images.
     pub images: u64,
+    /// Where its images came from (a folder or archives, and the split); `None` for a file of
+    /// the first format, which did not record it.
+    pub source: Option<String>,
 }
 
 /// The cache files in `dir` (files that start with this format's magic and header; anything
@@ -119,9 +128,10 @@ pub fn list(dir: &Path) -> Result<Vec<CacheFile>> {
         let mut header = [0u8; HEADER];
         let read = std::fs::File::open(&path)
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
-        if read.is_err() || &header[..8] != MAGIC {
+        if read.is_err() || (&header[..8] != MAGIC && &header[..8] != MAGIC_1) {
             continue;
         }
+        let source = (&header[..8] == MAGIC).then(|| read_source(&path, meta.len()));
         let byte = |i: usize| header[i];
         let u32_at =
             |i: usize| u32::from_le_bytes([byte(i), byte(i + 1), byte(i + 2), byte(i + 3)]);
@@ -135,10 +145,32 @@ pub fn list(dir: &Path) -> Result<Vec<CacheFile>> {
                 u32_at(48) as usize,
             ],
             images,
+            source,
         });
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(found)
+}
+
+/// The source recorded at the end of the cache file `path` of `len` bytes, or why it cannot
+/// be read.
+fn read_source(path: &Path, len: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> std::io::Result<String> {
+        let mut f = std::fs::File::open(path)?;
+        let mut size = [0u8; 4];
+        f.seek(SeekFrom::Start(len.saturating_sub(8)))?;
+        f.read_exact(&mut size)?;
+        let size = u64::from(u32::from_le_bytes(size));
+        if size > MAX_SOURCE as u64 || size + 8 + HEADER as u64 > len {
+            return Ok("unknown (the file is damaged)".into());
+        }
+        let mut text = vec![0; size as usize];
+        f.seek(SeekFrom::Start(len - 8 - size))?;
+        f.read_exact(&mut text)?;
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    };
+    read().unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// The cache key of `files` (per class, in order) decoded to `shape`.
@@ -210,12 +242,17 @@ pub fn load(path: &Path, key: &[u8; 32], shape: [usize; 3], n: usize) -> Lookup 
         Err(e) => return Lookup::Invalid(format!("cannot map: {e}")),
     };
     let dim: usize = shape.iter().product();
-    let expected = HEADER + n * dim + 4;
-    if map.len() != expected {
-        return Lookup::Invalid(format!("{} bytes, expected {expected}", map.len()));
+    if map.len() < HEADER + 8 {
+        return Lookup::Invalid(format!("{} bytes, expected over {HEADER}", map.len()));
     }
     if &map[..8] != MAGIC || &map[8..40] != key {
         return Lookup::Invalid("another format or key".into());
+    }
+    let at = map.len() - 8;
+    let source = u32::from_le_bytes(map[at..at + 4].try_into().expect("4 bytes")) as usize;
+    let expected = HEADER + n * dim + source.min(MAX_SOURCE) + 8;
+    if map.len() != expected {
+        return Lookup::Invalid(format!("{} bytes, expected {expected}", map.len()));
     }
     let stored_shape: Vec<usize> = map[40..52]
         .chunks_exact(4)
@@ -227,7 +264,7 @@ pub fn load(path: &Path, key: &[u8; 32], shape: [usize; 3], n: usize) -> Lookup 
             "holds {stored_n} images of {stored_shape:?}, expected {n} of {shape:?}"
         ));
     }
-    let body = expected - 4;
+    let body = map.len() - 4;
     let crc = u32::from_le_bytes(map[body..].try_into().expect("4 bytes"));
     if crc32fast::hash(&map[..body]) != crc {
         return Lookup::Invalid("damaged: its checksum does not match".into());
@@ -262,15 +299,17 @@ pub struct Writer {
     file: std::io::BufWriter<tempfile::NamedTempFile>,
     key: [u8; 32],
     shape: [usize; 3],
+    source: String,
     bytes: usize,
     crc: crc32fast::Hasher,
 }
 
 impl Writer {
-    /// Starts a cache file of images of `shape` under `key` in `dir` (created if needed).
+    /// Starts a cache file of images of `shape` under `key` in `dir` (created if needed);
+    /// `source` says where the images come from (shown by `data cache`).
     ///
     /// Errors: the folder cannot be created or written.
-    pub fn create(dir: &Path, key: [u8; 32], shape: [usize; 3]) -> Result<Self> {
+    pub fn create(dir: &Path, key: [u8; 32], shape: [usize; 3], source: &str) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
         remove_stale_temporaries(dir);
         let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DataError::io(dir, e))?;
@@ -282,6 +321,7 @@ impl Writer {
             file,
             key,
             shape,
+            source: cut(source, MAX_SOURCE).to_string(),
             bytes: 0,
             crc: crc32fast::Hasher::new(),
         })
@@ -318,6 +358,7 @@ impl Writer {
             file,
             key,
             shape,
+            source,
             bytes,
             crc,
         } = self;
@@ -338,12 +379,16 @@ impl Writer {
             header.extend_from_slice(&(v as u32).to_le_bytes());
         }
         header.extend_from_slice(&(images as u64).to_le_bytes());
+        let mut trailer = source.clone().into_bytes();
+        trailer.extend_from_slice(&(source.len() as u32).to_le_bytes());
         let mut sum = crc32fast::Hasher::new();
         sum.update(&header);
         sum.combine(&crc);
+        sum.update(&trailer);
         let complete = |f: &mut std::fs::File| -> std::io::Result<()> {
             use std::io::{Seek, SeekFrom};
             f.seek(SeekFrom::End(0))?;
+            f.write_all(&trailer)?;
             f.write_all(&sum.clone().finalize().to_le_bytes())?;
             f.seek(SeekFrom::Start(0))?;
             f.write_all(&header)?;
@@ -367,13 +412,22 @@ impl Writer {
     }
 }
 
-/// Writes `pixels` (whole images of `shape`) as the cache file `path` of `key`: to a
-/// temporary file beside it, synced, then renamed into place.
-///
-/// Errors: the folder cannot be created or the file written.
-pub fn store(path: &Path, key: &[u8; 32], shape: [usize; 3], pixels: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut writer = Writer::create(dir, *key, shape)?;
-    writer.push(pixels)?;
-    writer.finish(Some(path)).map(drop)
+/// The source recorded for the `split` of the dataset at `root`: its absolute path and the
+/// split, as `data cache` shows it.
+pub fn source(root: &Path, split: crate::mnist::Split) -> String {
+    let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let split = match split {
+        crate::mnist::Split::Train => "training",
+        crate::mnist::Split::Test => "test",
+    };
+    format!("{}, {split} split", root.display())
+}
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

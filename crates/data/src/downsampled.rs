@@ -314,7 +314,8 @@ pub fn read(dir: &Path, split: Split, size: usize, cache: bool) -> Result<(Image
                 Lookup::Invalid(why) => Some(why),
             };
             let unpack = || -> Result<Pixels> {
-                let mut writer = Writer::create(&cache_dir, key, shape)?;
+                let mut writer =
+                    Writer::create(&cache_dir, key, shape, &crate::cache::source(dir, split))?;
                 for path in &paths {
                     stream_pixels(path, &mut |chunk| writer.push(chunk))?;
                 }

@@ -654,7 +654,7 @@ fn read_cached(
         shape,
         options.skip_unreadable,
         &mut skipped,
-        Writer::create(dir, key, shape),
+        Writer::create(dir, key, shape, &crate::cache::source(root, split)),
     )?;
     let whole = |skipped: &Vec<Skipped>| skipped.len() == before;
     let finished = streamed.and_then(|(writer, labels)| {

@@ -182,6 +182,11 @@ fn cache(clear: bool) -> Result<()> {
             f.images,
             mb(f.bytes)
         );
+        let source = f.source.as_deref();
+        crate::say!(
+            "      from {}",
+            source.unwrap_or("an unrecorded source (an older cache format: never read again)")
+        );
     }
     crate::say!(
         "{} cache file(s), {:.1} MB (`linclass data cache --clear` removes them)",

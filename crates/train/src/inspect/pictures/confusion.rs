@@ -36,13 +36,23 @@ pub(crate) fn size(classes: &[String]) -> (u32, u32) {
     (side.max(480), side + 40)
 }
 
-/// The width of the axis labels: the longest class name (cut to 110 pixels) when the classes
-/// are named, else an index.
+/// The longest a class name is drawn, pixels.
+const NAME_WIDTH: u32 = 110;
+
+/// A class name as an axis shows it: the first of a synset's synonyms ("tench, Tinca tinca"
+/// → "tench"), cut to [`NAME_WIDTH`] pixels with '…'.
+fn axis_name(name: &str) -> String {
+    let first = name.split(',').next().unwrap_or(name).trim();
+    fit(first, NAME_WIDTH, 13.0)
+}
+
+/// The width of the axis labels: the longest class name as drawn when the classes are named,
+/// else an index.
 fn names_width(classes: &[String]) -> u32 {
     if classes.len() <= NAMED {
         classes
             .iter()
-            .map(|n| charts::text_width(&fit(n, 110, 13.0), 13.0))
+            .map(|n| charts::text_width(&axis_name(n), 13.0))
             .max()
             .unwrap_or(0)
     } else {
@@ -68,7 +78,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
             return String::new();
         }
         if named {
-            fit(&classes[k as usize], 110, 13.0)
+            axis_name(&classes[k as usize])
         } else if k % 10 == 0 {
             k.to_string()
         } else {
@@ -171,4 +181,39 @@ pub(crate) fn svg(confusion: &[Vec<usize>], classes: &[String]) -> Result<String
 /// The heat map as an RGB image.
 pub(crate) fn bitmap(confusion: &[Vec<usize>], classes: &[String]) -> Result<RgbImage> {
     charts::bitmap(size(classes), |root| draw(root, confusion, classes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_cut_and_synonyms_dropped_and_nothing_is_clipped() {
+        assert_eq!(axis_name("tench, Tinca tinca"), "tench");
+        let long = "an extraordinarily long class name that no axis could hold";
+        let cut = axis_name(long);
+        assert!(cut.ends_with('…') && cut.len() < long.len(), "{cut}");
+        assert!(charts::text_width(&cut, 13.0) <= NAME_WIDTH);
+        assert_eq!(axis_name("cat"), "cat");
+
+        // Ten classes with long names: every name's ink lies inside the picture, clear of
+        // its edges (a clipped name would reach the last rows or the first columns).
+        let classes: Vec<String> = (0..10).map(|k| format!("{long} {k}")).collect();
+        let confusion: Vec<Vec<usize>> = (0..10)
+            .map(|t| (0..10).map(|p| usize::from(t == p) * 5 + 1).collect())
+            .collect();
+        let img = bitmap(&confusion, &classes).unwrap();
+        let (w, h) = img.dimensions();
+        let ink = |x: u32, y: u32| img.get_pixel(x, y).0.iter().any(|&v| v < 200);
+        assert!(
+            (0..w).all(|x| (h - 4..h).all(|y| !ink(x, y))),
+            "ink at the bottom"
+        );
+        assert!(
+            (0..h).all(|y| (0..4).all(|x| !ink(x, y))),
+            "ink at the left"
+        );
+        // And the names are drawn: the band below the matrix holds ink.
+        assert!((0..w).any(|x| (h - 60..h - 30).any(|y| ink(x, y))));
+    }
 }

@@ -162,10 +162,12 @@ fn draw_style(style: &str, dir: &Path) -> Vec<PathBuf> {
                     10.0,
                     240.0,
                 ),
-                _ => {
+                "28-on-white" => gray(28, 28, &ink(d, 28, 28, (3.0, 3.0), 22.0, 2.2), 250.0, 20.0),
+                "photo" => {
                     std::fs::write(&path, photo(d)).unwrap();
                     return path;
                 }
+                _ => panic!("no style {style}"),
             };
             img.save(&path).unwrap();
             path
@@ -280,4 +282,106 @@ fn predict_says_what_it_did_and_shows_what_the_model_saw() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json[0]["prepared"][0], "inverted (light background)");
+}
+
+/// Whether `python3` with NumPy and Pillow runs here. Under CI (which installs them) their
+/// absence fails the test that needs them instead of skipping it.
+fn python_with_numpy_and_pillow() -> bool {
+    let found = std::process::Command::new("python3")
+        .args(["-c", "import numpy, PIL"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "python3 with numpy and Pillow is needed (CI installs python3-numpy and python3-pil)"
+    );
+    found
+}
+
+/// `python/linclass_input.py` gives the model the pixels `predict` gives it: for each style of
+/// drawn and photographed digit, prepared (the default), as they are, and inverted.
+#[test]
+fn the_python_reader_gives_the_inputs_predict_gives() {
+    if !python_with_numpy_and_pillow() {
+        eprintln!("skipped: no python3 with numpy and Pillow");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let run = train(tmp.path(), &["train.epochs=1", "data.train_limit=3000"]);
+    let out = linclass(&repo_root(), &["export", &run.display().to_string()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let mut files = Vec::new();
+    for style in [
+        "dark-on-white",
+        "thin",
+        "large-dark",
+        "28-on-white",
+        "photo",
+    ] {
+        files.extend(draw_style(style, tmp.path()).into_iter().step_by(3));
+    }
+    // A drawing on a transparent canvas: ink only where alpha is.
+    let cover = ink(7, 300, 300, (40.0, 40.0), 220.0, 16.0);
+    let drawn = image::RgbaImage::from_fn(300, 300, |x, y| {
+        image::Rgba([0, 0, 0, (255.0 * cover[(y * 300 + x) as usize]) as u8])
+    });
+    files.push(tmp.path().join("transparent-7.png"));
+    drawn.save(files.last().unwrap()).unwrap();
+
+    for (mode, extra) in [
+        ("auto", vec![]),
+        ("none", vec!["--prepare", "none"]),
+        ("none", vec!["--prepare", "none", "--invert"]),
+    ] {
+        let invert = extra.contains(&"--invert");
+        let shown = tmp.path().join("saw.png");
+        let mut args = vec!["predict".to_string(), run.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(["--show-input".into(), shown.display().to_string()]);
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = linclass(&repo_root(), &args);
+        assert!(out.status.success(), "{}", describe(&out));
+        let script = format!(
+            "import sys; sys.path.insert(0, 'python')\n\
+             from linclass_input import model_input, metadata\n\
+             meta = metadata({model:?})\n\
+             for f in sys.argv[1:]:\n    \
+                 p, steps = model_input(f, meta, {mode:?}, {invert})\n    \
+                 sys.stdout.buffer.write(p.tobytes())\n",
+            model = run.join("model.safetensors").display().to_string(),
+            invert = if invert { "True" } else { "False" },
+        );
+        let py = std::process::Command::new("python3")
+            .current_dir(repo_root())
+            .arg("-c")
+            .arg(&script)
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(py.status.success(), "{}", describe(&py));
+        assert_eq!(py.stdout.len(), files.len() * 784);
+        for (i, (file, ours)) in files.iter().zip(py.stdout.chunks(784)).enumerate() {
+            let saw = image::open(tmp.path().join(format!("saw-{}.png", i + 1)))
+                .unwrap()
+                .to_luma8();
+            let zoom = saw.width() / 28;
+            let theirs: Vec<u8> = (0..784u32)
+                .map(|k| saw.get_pixel(k % 28 * zoom, k / 28 * zoom).0[0])
+                .collect();
+            let diff: Vec<u32> = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(&a, &b)| u32::from(a.abs_diff(b)))
+                .collect();
+            let mean = diff.iter().sum::<u32>() as f64 / 784.0;
+            let max = *diff.iter().max().unwrap();
+            // Pillow's resampling rounds a grey level here and there otherwise.
+            assert!(
+                mean <= 0.5 && max <= 4,
+                "{mode} {invert} {}: mean {mean:.2}, max {max}",
+                file.display()
+            );
+        }
+    }
 }

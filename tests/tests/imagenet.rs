@@ -412,9 +412,12 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         .map(|f| std::fs::read(f.path()).unwrap())
         .find(|bytes| bytes.len() > 60 * 3072)
         .expect("the training split's cache file");
-    // Header (60 bytes), the 60 images as stored in the archives, CRC-32.
+    // Header (60 bytes), the 60 images as stored in the archives, the source and its length,
+    // CRC-32.
     let stored: Vec<u8> = std::iter::repeat_n(&data, 10).flatten().copied().collect();
-    assert_eq!(&cached[60..cached.len() - 4], &stored[..]);
+    assert_eq!(&cached[60..60 + stored.len()], &stored[..]);
+    let source = String::from_utf8_lossy(&cached[60 + stored.len()..cached.len() - 8]);
+    assert!(source.ends_with("imagenet32, training split"), "{source}");
 
     // An array saved in Fortran order holds the images interleaved: refused, not misread.
     let fortran = tmp.path().join("fortran");
@@ -522,6 +525,41 @@ fn downsampled_imagenet_npz_archives_read_and_train() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("val_data.npz") && e.contains("npz"), "{e}");
+    // A validation archive of no images: every command refuses the empty split, naming it,
+    // rather than report accuracies over nothing.
+    write_npz(&dir.join(downsampled::VAL_FILE), &[], &[], dim);
+    let dir_set = format!("data.dir={}", dir.display());
+    let commands: [&[&str]; 3] = [
+        &["eval", run.to_str().unwrap(), "--json"],
+        &[
+            "data",
+            "info",
+            "configs/mnist.toml",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &dir_set,
+        ],
+        &[
+            "train",
+            "--set",
+            "data.source=imagenet32",
+            "--set",
+            &dir_set,
+            "--set",
+            "output.dir=/nonexistent/x",
+        ],
+    ];
+    for args in commands {
+        let out = linclass(&repo_root(), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        assert!(
+            err.contains("the test split is empty") && err.contains("val_data.npz hold no images"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains('%'));
+    }
     std::fs::remove_file(dir.join(downsampled::VAL_FILE)).unwrap();
     let out = imagenet32_info(&dir).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));

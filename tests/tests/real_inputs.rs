@@ -1082,6 +1082,32 @@ fn large_jpegs_are_decoded_at_a_reduced_scale_with_the_same_result() {
     let e = linclass_data::decode::decode_upright(&cut_with_end, path).unwrap_err();
     assert!(e.to_string().contains("not a readable JPEG"), "CMYK: {e}");
 
+    // Bytes a camera or an editor appends after the end-of-image marker, a start-of-scan marker
+    // among them: ignored (as viewers do), by every path, RGB and CMYK alike. Cut before the
+    // end marker, the CMYK file is still refused.
+    let mut trailer = vec![0xFF, 0xDA, 0x00, 0x08, 1, 2, 3, 4, 5, 6];
+    trailer.extend(b"\xFF\xD8 vendor data \xFF\xE1\x00\x04 more");
+    for (name, jpeg) in [("RGB", &photo), ("CMYK", &cmyk_jpeg)] {
+        let mut trailed = jpeg.clone();
+        trailed.extend(&trailer);
+        for shape in [[3, 32, 32], [1, 300, 300]] {
+            assert_eq!(
+                decode_bytes(&trailed, shape, path).unwrap(),
+                decode_bytes(jpeg, shape, path).unwrap(),
+                "{name}"
+            );
+            assert_eq!(
+                decode_bytes_full(&trailed, shape, path).unwrap(),
+                decode_bytes_full(jpeg, shape, path).unwrap(),
+                "{name}"
+            );
+        }
+    }
+    let e = decode_bytes(&cmyk_jpeg[..cmyk_jpeg.len() - 300], [3, 32, 32], path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cut short"), "CMYK: {e}");
+
     // A JPEG cut short (an interrupted download) is refused by both paths, not filled with
     // grey, at any cut.
     for keep in [10, 60, 99] {

@@ -123,7 +123,13 @@ pub fn parse_records(
     labels: &mut Vec<u16>,
 ) -> Result<()> {
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
+    if bytes.is_empty() {
+        return Err(DataError::format(
+            path,
+            format!("is empty (0 bytes); expected {record}-byte records, one per image"),
+        ));
+    }
+    if !bytes.len().is_multiple_of(record) {
         return Err(DataError::format(
             path,
             format!(

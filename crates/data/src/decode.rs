@@ -68,23 +68,48 @@ fn decode_with(bytes: &[u8], shape: [usize; 3], path: &Path, reduced: bool) -> R
 }
 
 /// A JPEG cut short (an interrupted download or copy) still decodes, its missing part filled
-/// with grey: refuse it. A complete JPEG has an end-of-image marker (FF D9) after the start of
-/// its last scan (FF DA); markers cannot occur inside entropy-coded data (0xFF is stuffed
-/// there), and a thumbnail in the EXIF block comes before the main image's scans.
+/// with grey: refuse it. Walks the file's segments from its start-of-image marker as a decoder
+/// does (each marker's length skips its contents, an EXIF thumbnail included; entropy-coded
+/// data ends at the first marker that is not a restart) until the end-of-image marker. Bytes
+/// after it (cameras and editors append data there) are ignored, as viewers ignore them.
 fn check_jpeg_complete(bytes: &[u8], path: &Path) -> Result<()> {
-    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || jpeg_end(bytes).is_some() {
         return Ok(());
     }
-    let last_scan = bytes.windows(2).rposition(|m| m == [0xFF, 0xDA]);
-    let complete =
-        last_scan.is_some_and(|scan| bytes[scan..].windows(2).any(|m| m == [0xFF, 0xD9]));
-    if complete {
-        Ok(())
-    } else {
-        Err(DataError::format(
-            path,
-            "the JPEG is cut short (no end-of-image marker after its image data); expected a complete file",
-        ))
+    Err(DataError::format(
+        path,
+        "the JPEG is cut short (no end-of-image marker after its image data); expected a complete file",
+    ))
+}
+
+/// The offset just past the end-of-image marker (FF D9) of the JPEG that `bytes` starts with,
+/// or `None` when the file ends first.
+fn jpeg_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 2;
+    loop {
+        // Fill bytes (FF FF …) may precede a marker.
+        while *bytes.get(at)? == 0xFF && *bytes.get(at + 1)? == 0xFF {
+            at += 1;
+        }
+        if *bytes.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *bytes.get(at + 1)?;
+        at += 2;
+        match marker {
+            0xD9 => return Some(at),
+            // Markers without a length: restart markers, TEM.
+            0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let length = u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]) as usize;
+        at += length;
+        if marker == 0xDA {
+            // Entropy-coded data: 0xFF is followed by 0 (a stuffed byte) or a restart marker.
+            while !(*bytes.get(at)? == 0xFF && !matches!(*bytes.get(at + 1)?, 0x00 | 0xD0..=0xD7)) {
+                at += 1;
+            }
+        }
     }
 }
 

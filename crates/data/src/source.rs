@@ -323,20 +323,7 @@ impl DataSource {
     pub fn missing_for(&self, dir: &Path, split: Split) -> Vec<PathBuf> {
         self.missing_in(dir)
             .into_iter()
-            .filter(|f| {
-                let name = f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_lowercase())
-                    .unwrap_or_default();
-                let test = ["t10k", "test", "val_data"]
-                    .iter()
-                    .any(|p| name.starts_with(p));
-                let train = ["train", "data_batch"].iter().any(|p| name.starts_with(p));
-                match split {
-                    Split::Train => !test,
-                    Split::Test => !train,
-                }
-            })
+            .filter(|f| needed_by(f, split))
             .collect()
     }
 
@@ -528,6 +515,9 @@ impl DataSource {
                 read.set
             }
         };
+        if set.is_empty() {
+            return Err(empty_split(self.kind, &dir, split));
+        }
         Ok(Opened {
             set,
             warnings,
@@ -548,6 +538,44 @@ fn cache_warning(split: Split, status: &CacheStatus, warnings: &mut Vec<String>)
             status.describe()
         ));
     }
+}
+
+/// Whether the dataset file `file` is one that reading `split` needs (its images, or what both
+/// splits need, such as class names).
+fn needed_by(file: &Path, split: Split) -> bool {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let test = ["t10k", "test", "val_data"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    let train = ["train", "data_batch"].iter().any(|p| name.starts_with(p));
+    match split {
+        Split::Train => !test,
+        Split::Test => !train,
+    }
+}
+
+/// The error of a split without images: every command refuses it rather than report figures
+/// over nothing. Names the split's image files (or the folder).
+fn empty_split(kind: DatasetKind, dir: &Path, split: Split) -> DataError {
+    let files: Vec<PathBuf> = kind
+        .required_files()
+        .into_iter()
+        .filter(|f| needed_by(f, split) && !f.to_string_lossy().ends_with(".txt"))
+        .map(|f| dir.join(f))
+        .collect();
+    let name = format!("{split:?}").to_lowercase();
+    let what = if files.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} hold no images)", list(&files))
+    };
+    DataError::format(
+        dir,
+        format!("the {name} split is empty{what}; expected at least one image"),
+    )
 }
 
 fn list(paths: &[PathBuf]) -> String {

@@ -22,7 +22,7 @@ pub(crate) fn eval(args: EvalArgs, backend: Backend) -> Result<()> {
     let device = backend.device()?;
     let model = run.load_model(&info, &device)?;
     let test = open_test(&info)?;
-    let mut evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device);
+    let mut evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device)?;
     evaluation.trained_with = Some(info.config.train.loss);
     evaluation.refit = info.refit.clone();
     let picture = match write_confusion(&run, &evaluation) {
@@ -57,7 +57,7 @@ pub(crate) fn report(run: &Path, backend: Backend) -> Result<()> {
     let device = backend.device()?;
     let model = run.load_model(&info, &device)?;
     let test = Arc::new(open_test(&info)?);
-    let evaluation = evaluate(&model, test.clone(), &info.normalization, &device);
+    let evaluation = evaluate(&model, test.clone(), &info.normalization, &device)?;
     let path = write_report(&run, &info, &model, test, &evaluation)?;
     crate::say!("wrote {}", path.display());
     Ok(())

@@ -146,7 +146,7 @@ fn test_chosen(plan: &SweepPlan, best: &SweepRow, refit: bool, backend: Backend)
         Split::Test,
         &mut DownloadBar::default(),
     )?);
-    let evaluation = evaluate(&model, test, &info.normalization, &device);
+    let evaluation = evaluate(&model, test, &info.normalization, &device)?;
     Ok(format!(
         "\nChosen on validation accuracy: {}{refit} → test top-1 {:.2}%, top-{} {:.2}% ({} images).\n",
         best.settings

@@ -89,12 +89,17 @@ pub struct ConfusedPair {
 const LISTED: usize = 5;
 
 /// Scores every image of `set` and tallies the results.
+///
+/// Errors: `set` has no images.
 pub fn evaluate(
     model: &LinearClassifier,
     set: Arc<ImageSet>,
     normalization: &Normalization,
     device: &Device,
-) -> Evaluation {
+) -> anyhow::Result<Evaluation> {
+    if set.is_empty() {
+        anyhow::bail!("no test images to evaluate: accuracy over none is not a figure");
+    }
     let classes = set.classes().to_vec();
     let k = top_k(classes.len());
     let indices: Vec<usize> = (0..set.len()).collect();
@@ -103,8 +108,8 @@ pub fn evaluate(
     let tally = Tally::of(&scores, &set, k);
     let per_class = per_class(&classes, &tally.confusion, &tally.class_loss);
     let (easiest, hardest) = extremes(&per_class);
-    let n = set.len().max(1) as f64;
-    Evaluation {
+    let n = set.len() as f64;
+    Ok(Evaluation {
         n: set.len(),
         top1: tally.top1 as f64 / n,
         topk: tally.topk as f64 / n,
@@ -120,7 +125,7 @@ pub fn evaluate(
         confusion: tally.confusion,
         classes,
         predictions: tally.predictions,
-    }
+    })
 }
 
 /// Sums over the images of a set: hits, losses, the confusion matrix, the predictions.

@@ -106,7 +106,7 @@ fn jpeg_end(bytes: &[u8]) -> Option<usize> {
         at += length;
         if marker == 0xDA {
             // Entropy-coded data: 0xFF is followed by 0 (a stuffed byte) or a restart marker.
-            while !(*bytes.get(at)? == 0xFF && !matches!(*bytes.get(at + 1)?, 0x00 | 0xD0..=0xD7)) {
+            while *bytes.get(at)? != 0xFF || matches!(*bytes.get(at + 1)?, 0x00 | 0xD0..=0xD7) {
                 at += 1;
             }
         }

@@ -663,6 +663,143 @@ fn os_debris_is_ignored() {
     assert!(read.skipped.is_empty());
 }
 
+/// Links as sync tools and people leave them: followed, but each real folder and file read once,
+/// under its own class; a loop, a link into another class or into the training split, and a
+/// dangling link are skipped and each said with the link's path.
+#[cfg(unix)]
+#[test]
+fn links_are_followed_but_each_real_image_is_read_once_under_its_own_class() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("pets");
+    let outside = tmp.path().join("elsewhere");
+    for (class, n) in [("cat", 8u8), ("dog", 8)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            gray(10 * i + if class == "cat" { 0 } else { 100 })
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    std::fs::create_dir_all(outside.join("birds")).unwrap();
+    for i in 0..5u8 {
+        gray(200 + i)
+            .save(outside.join(format!("birds/{i}.png")))
+            .unwrap();
+    }
+    gray(33).save(outside.join("stray-cat.png")).unwrap();
+    // Followed: a class folder and an image that live elsewhere.
+    symlink(outside.join("birds"), root.join("bird")).unwrap();
+    symlink(outside.join("stray-cat.png"), root.join("cat/stray.png")).unwrap();
+    // Not followed: a loop to itself, a link to the root, a link to another class's image, a
+    // second link to an image already read, a dangling link.
+    symlink("../cat", root.join("cat/again")).unwrap();
+    symlink("..", root.join("cat/everything")).unwrap();
+    symlink("../dog/3.png", root.join("cat/borrowed.png")).unwrap();
+    symlink(
+        outside.join("stray-cat.png"),
+        root.join("dog/stray-too.png"),
+    )
+    .unwrap();
+    symlink(tmp.path().join("gone.png"), root.join("dog/gone.png")).unwrap();
+
+    let listing = list(&root).unwrap();
+    assert_eq!(listing.classes, ["bird", "cat", "dog"]);
+    assert_eq!(
+        listing.train.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![5, 9, 8]
+    );
+    assert!(listing.train[1].contains(&root.join("cat/stray.png")));
+    assert!(listing.train[2].contains(&root.join("dog/3.png")));
+    let said = linclass_data::folder::describe_skipped(&listing.skipped).unwrap();
+    for expected in [
+        format!(
+            "{} leads to {}, a folder already read",
+            root.join("cat/again").display(),
+            root.join("cat").display()
+        ),
+        format!(
+            "{} leads to {}, a folder already read",
+            root.join("cat/everything").display(),
+            root.display()
+        ),
+        format!(
+            "{} leads to {}, which is read there",
+            root.join("cat/borrowed.png").display(),
+            root.join("dog/3.png").display()
+        ),
+        format!(
+            "{} is another path to {}",
+            root.join("dog/stray-too.png").display(),
+            root.join("cat/stray.png").display()
+        ),
+        format!(
+            "{} is a dangling link to {}, which does not exist",
+            root.join("dog/gone.png").display(),
+            tmp.path().join("gone.png").display()
+        ),
+    ] {
+        assert!(said.contains(&expected), "{expected}\nnot in: {said}");
+    }
+    assert!(
+        said.starts_with("skipped 5 file(s): 5 link(s) not followed"),
+        "{said}"
+    );
+
+    // A test split that links into the training folders: said, and not a test image.
+    let split = tmp.path().join("split");
+    for part in ["train", "test"] {
+        for class in ["a", "b"] {
+            let dir = split.join(part).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..3u8 {
+                gray(i * 50 + u8::from(part == "test") * 7)
+                    .save(dir.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+    symlink("../../train/a/1.png", split.join("test/a/leak.png")).unwrap();
+    let listing = list(&split).unwrap();
+    let test = listing.test.unwrap();
+    assert_eq!(test.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
+    let said = linclass_data::folder::describe_skipped(&listing.skipped).unwrap();
+    assert!(
+        said.contains(&format!(
+            "{} leads to {}, which is read there",
+            split.join("test/a/leak.png").display(),
+            split.join("train/a/1.png").display()
+        )),
+        "{said}"
+    );
+
+    // From the command line: the warning, and counts that are the real ones.
+    let out = linclass(
+        &repo_root(),
+        &[
+            "data",
+            "info",
+            "configs/image-folder.toml",
+            "--set",
+            &format!("data.dir={}", root.display()),
+            "--set",
+            "data.folder.cache=false",
+        ],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a dangling link to"), "{err}");
+    assert_eq!(
+        err.matches(&root.join("dog/gone.png").display().to_string())
+            .count(),
+        1,
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("classes: 3"), "{text}");
+}
+
 fn write_split_tree(root: &Path, train: &str, test: &str) {
     for (split, n) in [(train, 3), (test, 2)] {
         for class in ["a", "b"] {

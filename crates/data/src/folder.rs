@@ -9,7 +9,7 @@
 //! macOS writes "café" decomposed, Linux composed), and every other file that is not read is
 //! reported with the reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,9 @@ pub enum SkipReason {
     NotAnImage(String),
     /// The file could not be decoded (with `skip_unreadable`); the decoder's message.
     Unreadable(String),
+    /// A link (or a second path) that is not followed, and why: it dangles, it leads back into a
+    /// folder already read, or to a file already read under another path.
+    Link(String),
 }
 
 /// One line saying how many files were skipped and why, e.g. "skipped 3 files: 2 .heic, 1 .svg
@@ -101,10 +104,12 @@ pub fn describe_skipped(skipped: &[Skipped]) -> Option<String> {
     }
     let mut by_ext: BTreeMap<&str, usize> = BTreeMap::new();
     let mut unreadable = Vec::new();
+    let mut links = Vec::new();
     for s in skipped {
         match &s.reason {
             SkipReason::NotAnImage(ext) => *by_ext.entry(ext.as_str()).or_default() += 1,
             SkipReason::Unreadable(why) => unreadable.push((&s.path, why)),
+            SkipReason::Link(why) => links.push(format!("{} {why}", s.path.display())),
         }
     }
     let mut parts = Vec::new();
@@ -125,10 +130,22 @@ pub fn describe_skipped(skipped: &[Skipped]) -> Option<String> {
         parts.push(format!("{list} (not a {IMAGE_FORMATS} file)"));
     }
     if let Some((path, why)) = unreadable.first() {
+        // Decoders' messages may name the file already.
+        let why = why
+            .strip_prefix(&format!("{}: ", path.display()))
+            .unwrap_or(why);
         parts.push(format!(
             "{} unreadable (e.g. {}: {why})",
             unreadable.len(),
             path.display()
+        ));
+    }
+    if !links.is_empty() {
+        let more = if links.len() > 5 { "; …" } else { "" };
+        parts.push(format!(
+            "{} link(s) not followed ({}{more})",
+            links.len(),
+            links[..links.len().min(5)].join("; ")
         ));
     }
     Some(format!(
@@ -190,36 +207,166 @@ fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// Every image file under `dir` (sorted, subfolders included), and the other files.
-fn collect_images(dir: &Path, images: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> Result<()> {
-    for path in entries(dir)? {
-        if path.is_dir() {
-            collect_images(&path, images, skipped)?;
-        } else if is_image_file(&path) {
-            images.push(path);
-        } else {
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .unwrap_or_default();
-            skipped.push(Skipped {
-                path,
-                reason: SkipReason::NotAnImage(ext),
-            });
+/// What a file or folder is on disk, whatever path (or link) leads to it.
+#[cfg(unix)]
+type Identity = (u64, u64);
+#[cfg(not(unix))]
+type Identity = PathBuf;
+
+#[cfg(unix)]
+fn identity(_: &Path, meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(path: &Path, _: &std::fs::Metadata) -> Identity {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The walk over a dataset's folders: links are followed, as a file manager and torchvision's
+/// `ImageFolder` follow them, but each real folder is entered once and each real file read
+/// once, under the first path that reached it; the other paths are skipped and said.
+#[derive(Default)]
+struct Walk {
+    /// Folders entered, or about to be (the root, split and class folders are reserved first,
+    /// so that a link into another class is not read as this one).
+    folders: HashSet<Identity>,
+    /// The first path of each image file listed.
+    files: HashMap<Identity, PathBuf>,
+    /// The path of each file inside the dataset's folder reached without a link: a link to
+    /// one of them is not read (the file is, under its own path and class).
+    owned: HashMap<Identity, PathBuf>,
+    skipped: Vec<Skipped>,
+}
+
+impl Walk {
+    /// A walk of the dataset in `root`, knowing the real paths of the files inside it.
+    fn new(root: &Path) -> Result<Self> {
+        let mut walk = Walk::default();
+        walk.own(root)?;
+        walk.reserve(root)?;
+        Ok(walk)
+    }
+
+    /// Records the files under `dir`, links not followed.
+    fn own(&mut self, dir: &Path) -> Result<()> {
+        for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+            let entry = entry.map_err(|e| DataError::io(dir, e))?;
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                self.own(&entry.path())?;
+            } else if meta.is_file() {
+                self.owned
+                    .insert(identity(&entry.path(), &meta), entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Reserves the folder `dir` before it is walked; `false` (and said) when a link led to a
+    /// folder already reserved.
+    fn reserve(&mut self, dir: &Path) -> Result<bool> {
+        let meta = std::fs::metadata(dir).map_err(|e| DataError::io(dir, e))?;
+        if self.folders.insert(identity(dir, &meta)) {
+            return Ok(true);
+        }
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        self.link(
+            dir,
+            format!("leads to {}, a folder already read", real.display()),
+        );
+        Ok(false)
+    }
+
+    fn link(&mut self, path: &Path, why: String) {
+        self.skipped.push(Skipped {
+            path: path.to_path_buf(),
+            reason: SkipReason::Link(why),
+        });
+    }
+
+    /// `path`'s metadata, following links; `None` (and said) for a link that leads nowhere.
+    fn metadata(&mut self, path: &Path) -> Result<Option<std::fs::Metadata>> {
+        match std::fs::metadata(path) {
+            Ok(meta) => Ok(Some(meta)),
+            Err(e) => match std::fs::read_link(path) {
+                Ok(target) => {
+                    let which = if e.kind() == std::io::ErrorKind::NotFound {
+                        "does not exist".to_string()
+                    } else {
+                        format!("cannot be read ({e})")
+                    };
+                    let why = format!("is a dangling link to {}, which {which}", target.display());
+                    self.link(path, why);
+                    Ok(None)
+                }
+                Err(_) => Err(DataError::io(path, e)),
+            },
         }
     }
-    Ok(())
+
+    /// Every image file under `dir` (sorted, subfolders included), and the other files.
+    fn collect_images(&mut self, dir: &Path, images: &mut Vec<PathBuf>) -> Result<()> {
+        for path in entries(dir)? {
+            let Some(meta) = self.metadata(&path)? else {
+                continue;
+            };
+            if meta.is_dir() {
+                if self.reserve(&path)? {
+                    self.collect_images(&path, images)?;
+                }
+            } else if is_image_file(&path) {
+                let id = identity(&path, &meta);
+                if let Some(real) = self.owned.get(&id).filter(|real| **real != path) {
+                    let why = format!("leads to {}, which is read there", real.display());
+                    self.link(&path, why);
+                    continue;
+                }
+                match self.files.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(first) => {
+                        let why = format!(
+                            "is another path to {}, which is read once",
+                            first.get().display()
+                        );
+                        self.link(&path, why);
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(path.clone());
+                        images.push(path);
+                    }
+                }
+            } else {
+                let ext = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
+                self.skipped.push(Skipped {
+                    path,
+                    reason: SkipReason::NotAnImage(ext),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Class folders of `dir` (sorted by name) with their image files.
-fn scan_classes(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<(String, Vec<PathBuf>)>> {
+fn scan_classes(dir: &Path, walk: &mut Walk) -> Result<Vec<(String, Vec<PathBuf>)>> {
     let mut classes: Vec<(String, PathBuf, Vec<PathBuf>)> = Vec::new();
     let mut loose = 0usize;
+    let mut folders = Vec::new();
     for path in entries(dir)? {
-        if !path.is_dir() {
-            loose += usize::from(is_image_file(&path));
+        let Some(meta) = walk.metadata(&path)? else {
             continue;
+        };
+        if !meta.is_dir() {
+            loose += usize::from(is_image_file(&path));
+        } else if walk.reserve(&path)? {
+            folders.push(path);
         }
+    }
+    for path in folders {
         let name = class_name(&path)?;
         if let Some((_, other, _)) = classes.iter().find(|(n, _, _)| *n == name) {
             return Err(DataError::format(
@@ -232,7 +379,7 @@ fn scan_classes(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<Vec<(String, V
             ));
         }
         let mut files = Vec::new();
-        collect_images(&path, &mut files, skipped)?;
+        walk.collect_images(&path, &mut files)?;
         classes.push((name, path, files));
     }
     if classes.is_empty() {
@@ -265,6 +412,14 @@ enum TestDir {
     Flat { dir: PathBuf, labels: PathBuf },
 }
 
+impl TestDir {
+    fn dir(&self) -> &Path {
+        match self {
+            TestDir::Classes(dir) | TestDir::Flat { dir, .. } => dir,
+        }
+    }
+}
+
 /// The train and test folders of `root`, when it is laid out that way, and a line for each
 /// other test-like folder that is not read (`val/` beside `test/`, an unlabelled flat folder).
 fn split_dirs(root: &Path) -> Result<Option<(PathBuf, TestDir, Vec<String>)>> {
@@ -289,11 +444,10 @@ fn split_dirs(root: &Path) -> Result<Option<(PathBuf, TestDir, Vec<String>)>> {
     for dir in TEST_NAMES.iter().filter_map(|n| named(n)) {
         if let Some(test) = &chosen {
             // Test-like folders after the chosen one are not read, which is said, not silent.
-            let (TestDir::Classes(used) | TestDir::Flat { dir: used, .. }) = test;
             notes.push(format!(
                 "{}/ is not read: the test split is {}",
                 dir.display(),
-                used.display()
+                test.dir().display()
             ));
         } else if entries(dir)?.iter().any(|p| p.is_dir()) {
             chosen = Some(TestDir::Classes(dir.clone()));
@@ -368,24 +522,27 @@ pub fn list(root: &Path) -> Result<Listing> {
             format!("image folder {what}; expected {LAYOUTS}"),
         ));
     }
-    let mut skipped = Vec::new();
+    let mut walk = Walk::new(root)?;
     let Some((train_dir, test_dir, mut notes)) = split_dirs(root)? else {
-        let classes = scan_classes(root, &mut skipped)?;
+        let classes = scan_classes(root, &mut walk)?;
         let (folders, files): (Vec<String>, _) = classes.into_iter().unzip();
         return Ok(Listing {
             classes: display_names(root, root, folders)?,
             train: files,
             test: None,
-            skipped,
+            skipped: walk.skipped,
             notes: Vec::new(),
         });
     };
-    let train = scan_classes(&train_dir, &mut skipped)?;
+    for dir in [&train_dir, test_dir.dir()] {
+        walk.reserve(dir)?;
+    }
+    let train = scan_classes(&train_dir, &mut walk)?;
     let folders: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
     let mut test = vec![Vec::new(); folders.len()];
     match &test_dir {
         TestDir::Classes(dir) => {
-            for (name, files) in scan_classes(dir, &mut skipped)? {
+            for (name, files) in scan_classes(dir, &mut walk)? {
                 let index = folders.iter().position(|n| *n == name).ok_or_else(|| {
                     DataError::format(
                         dir,
@@ -400,14 +557,14 @@ pub fn list(root: &Path) -> Result<Listing> {
             }
         }
         TestDir::Flat { dir, labels } => {
-            test = flat_test(dir, labels, &folders, &train_dir, &mut skipped, &mut notes)?;
+            test = flat_test(dir, labels, &folders, &train_dir, &mut walk, &mut notes)?;
         }
     }
     Ok(Listing {
         classes: display_names(root, &train_dir, folders)?,
         train: train.into_iter().map(|(_, f)| f).collect(),
         test: Some(test),
-        skipped,
+        skipped: walk.skipped,
         notes,
     })
 }
@@ -419,12 +576,12 @@ fn flat_test(
     labels: &Path,
     folders: &[String],
     train_dir: &Path,
-    skipped: &mut Vec<Skipped>,
+    walk: &mut Walk,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Vec<PathBuf>>> {
     let solution = crate::imagenet::val_solution(labels)?;
     let mut files = Vec::new();
-    collect_images(dir, &mut files, skipped)?;
+    walk.collect_images(dir, &mut files)?;
     let mut test = vec![Vec::new(); folders.len()];
     let mut unlabelled = 0usize;
     for file in files {

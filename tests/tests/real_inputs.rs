@@ -800,6 +800,49 @@ fn links_are_followed_but_each_real_image_is_read_once_under_its_own_class() {
     assert!(text.contains("classes: 3"), "{text}");
 }
 
+/// A scientific TIFF of 32-bit float samples is refused saying which kind of TIFF it is, not
+/// with a list of formats that includes TIFF.
+#[test]
+fn a_float_tiff_is_refused_naming_its_samples() {
+    // One channel of 32-bit IEEE floats (SampleFormat 3), uncompressed, as instruments write.
+    let (w, h) = (6u32, 4u32);
+    let pixels: Vec<u8> = (0..w * h)
+        .flat_map(|i| (i as f32 / 24.0).to_le_bytes())
+        .collect();
+    let entries: [(u16, u16, u32); 10] = [
+        (256, 4, w),                   // ImageWidth
+        (257, 4, h),                   // ImageLength
+        (258, 3, 32),                  // BitsPerSample
+        (259, 3, 1),                   // Compression: none
+        (262, 3, 1),                   // Photometric: black is zero
+        (273, 4, 8),                   // StripOffsets: right after the header
+        (277, 3, 1),                   // SamplesPerPixel
+        (278, 4, h),                   // RowsPerStrip
+        (279, 4, pixels.len() as u32), // StripByteCounts
+        (339, 3, 3),                   // SampleFormat: IEEE float
+    ];
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend((8 + pixels.len() as u32).to_le_bytes());
+    tiff.extend(&pixels);
+    tiff.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        tiff.extend(tag.to_le_bytes());
+        tiff.extend(kind.to_le_bytes());
+        tiff.extend(1u32.to_le_bytes());
+        tiff.extend(value.to_le_bytes());
+    }
+    tiff.extend(0u32.to_le_bytes());
+    let e = decode_bytes(&tiff, [1, 28, 28], Path::new("scan.tif"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("scan.tif")
+            && e.contains("is a TIFF of 32-bit samples")
+            && e.contains("expected 8- or 16-bit integer samples"),
+        "{e}"
+    );
+}
+
 fn write_split_tree(root: &Path, train: &str, test: &str) {
     for (split, n) in [(train, 3), (test, 2)] {
         for class in ["a", "b"] {

@@ -127,12 +127,7 @@ pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
     }
     // JPEGs libjpeg only checked (CMYK, YCCK) are decoded below: refuse those cut short first.
     check_jpeg_complete(bytes, path)?;
-    let undecodable = |e: image::ImageError| {
-        DataError::format(
-            path,
-            format!("cannot decode as an image ({e}); expected {IMAGE_FORMATS}"),
-        )
-    };
+    let undecodable = |e: image::ImageError| DataError::format(path, undecodable_why(&e));
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
@@ -160,6 +155,33 @@ pub fn decode_upright(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Why an image could not be decoded: a kind of a supported format that is not read (32-bit or
+/// floating-point samples, as scientific TIFFs hold) is told apart from what is no image.
+fn undecodable_why(e: &image::ImageError) -> String {
+    use image::error::{ImageFormatHint, UnsupportedErrorKind};
+    let image::ImageError::Unsupported(unsupported) = e else {
+        return format!("cannot decode as an image ({e}); expected {IMAGE_FORMATS}");
+    };
+    let format = match unsupported.format_hint() {
+        ImageFormatHint::Exact(f) => format!("{f:?}").to_uppercase(),
+        _ => "image".to_string(),
+    };
+    match unsupported.kind() {
+        UnsupportedErrorKind::Color(color) => {
+            let samples = match color {
+                image::ExtendedColorType::Unknown(bits) => {
+                    format!("{bits}-bit samples (floating point, or integers wider than 16 bits)")
+                }
+                other => format!("{other:?} samples"),
+            };
+            format!(
+                "is a {format} of {samples}, which are not read; expected 8- or 16-bit integer samples (convert the image first)"
+            )
+        }
+        _ => format!("is a kind of {format} that is not read ({e}); expected {IMAGE_FORMATS}"),
+    }
 }
 
 /// [`decode_upright`] on a file.

@@ -481,6 +481,68 @@ pub(crate) fn value_text(v: &toml::Value) -> String {
 
 /// Applies one `section.key=value` override `item` to the serialized config `table`, checking
 /// that the key exists and that the value has its type; errors start with `from` and `item`.
+/// A config file's bytes as text: UTF-8 (a byte-order mark is dropped by the TOML reader).
+///
+/// Errors: UTF-16 (as some Windows editors save), or other bytes that are not UTF-8.
+fn config_text(bytes: Vec<u8>, origin: &str) -> Result<String> {
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || (bytes.len() >= 4 && (bytes[1] == 0 && bytes[3] == 0 || bytes[0] == 0 && bytes[2] == 0));
+    if utf16 {
+        bail!(
+            "{origin}: the file is UTF-16 text (as some Windows editors save it); expected UTF-8: save it again as UTF-8"
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        anyhow!("{origin}:{line}: byte {at} is not UTF-8 (the file was saved in another encoding); expected UTF-8 text")
+    })
+}
+
+/// The first number in TOML `text` (outside strings and comments) that a 64-bit float cannot
+/// hold: its line (1-based), the literal, and why (it overflows to infinity, or a non-zero
+/// number underflows to 0). TOML readers otherwise say only that it is not a number, or give 0.
+fn unrepresentable_number(text: &str) -> Option<(usize, String, &'static str)> {
+    for (n, line) in text.lines().enumerate() {
+        let (mut quote, mut token) = (None, String::new());
+        for c in line.chars().chain([' ']) {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => continue,
+                None if c == '"' || c == '\'' => quote = Some(c),
+                None if c == '#' => break,
+                None if c.is_ascii_alphanumeric() || "+-._".contains(c) => {
+                    token.push(c);
+                    continue;
+                }
+                None => {}
+            }
+            let literal = std::mem::take(&mut token);
+            let number = literal.replace('_', "");
+            let Ok(v) = number.parse::<f64>() else {
+                continue;
+            };
+            if v.is_infinite() && !number.to_lowercase().contains("inf") {
+                return Some((
+                    n + 1,
+                    literal,
+                    "overflows a 64-bit float (the largest is about 1.8e308)",
+                ));
+            }
+            let mantissa = number.split(['e', 'E']).next().unwrap_or("");
+            if v == 0.0 && mantissa.chars().any(|c| ('1'..='9').contains(&c)) {
+                return Some((
+                    n + 1,
+                    literal,
+                    "underflows to 0 in a 64-bit float (the smallest is about 5e-324)",
+                ));
+            }
+        }
+    }
+    None
+}
+
 fn apply_override(
     table: &mut toml::Table,
     defaults: &toml::Table,
@@ -490,6 +552,9 @@ fn apply_override(
     let (key, raw) = item
         .split_once('=')
         .ok_or_else(|| anyhow!("{from} {item}: expected section.key=value"))?;
+    if let Some((_, literal, why)) = unrepresentable_number(raw) {
+        bail!("{from} {item}: {literal} {why}");
+    }
     let path: Vec<&str> = key.trim().split('.').collect();
     if path.len() < 2 {
         bail!("{from} {item}: expected section.key=value, e.g. optimizer.lr=0.05");
@@ -566,9 +631,13 @@ impl ExperimentConfig {
 
     /// Reads a config file and applies `--set` overrides.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let origin = path.display().to_string();
+        let text = config_text(bytes, &origin)?;
+        if let Some((line, literal, why)) = unrepresentable_number(&text) {
+            bail!("{origin}:{line}: {literal} {why}");
+        }
         let config = Self::from_toml(&text, &origin)?;
         config.with_overrides(overrides)
     }
@@ -773,6 +842,52 @@ pub(crate) fn parse_value(raw: &str) -> toml::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_a_float_cannot_hold_and_utf16_files_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("c.toml");
+        let load = |text: &[u8]| {
+            std::fs::write(&file, text).unwrap();
+            ExperimentConfig::load(&file, &[]).unwrap_err().to_string()
+        };
+        let e = load(b"# lr = 1e999 in a comment is fine\n[optimizer]\nlr = 1e400\n");
+        assert!(
+            e.ends_with("c.toml:3: 1e400 overflows a 64-bit float (the largest is about 1.8e308)"),
+            "{e}"
+        );
+        let e = load(b"[optimizer]\nlr = { cross_entropy = 0.5, squared_error = 1_0e-4_00 }\n");
+        assert!(e.contains("c.toml:2: 1_0e-4_00 underflows to 0"), "{e}");
+        let utf16: Vec<u8> = "\u{feff}[train]\nepochs = 3\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(load(&utf16).contains("is UTF-16 text"));
+        let e = load(b"[data]\ndir = \"caf\xe9\"\n");
+        assert!(e.contains("c.toml:2: byte 17 is not UTF-8"), "{e}");
+        // Strings and ordinary numbers are left to TOML.
+        std::fs::write(
+            &file,
+            "[output]\ndir = \"runs/1e400\"\n[optimizer]\nlr = 1e-3\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ExperimentConfig::load(&file, &[]).unwrap().output.dir,
+            std::path::Path::new("runs/1e400")
+        );
+
+        let set = |item: &str| {
+            ExperimentConfig::default()
+                .with_overrides(&[item.to_string()])
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            set("optimizer.lr=1e-400"),
+            "--set optimizer.lr=1e-400: 1e-400 underflows to 0 in a 64-bit float (the smallest is about 5e-324)"
+        );
+        assert!(set("optimizer.weight_decay=-1e309").contains("-1e309 overflows"));
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

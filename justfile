@@ -12,7 +12,7 @@ default:
 
 # Train on a backend (cpu, ndarray or gpu): just train cpu [CONFIG] [--set key=value ...]
 train backend="cpu" config="configs/mnist.toml" *args="":
-    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just train: the first argument is the backend (cpu, ndarray or gpu), then the config: just train cpu " + backend) } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { if backend =~ '\.toml$' { error("just train: the backend comes first, then the config: just train cpu " + backend) } else { error("just train: '" + backend + "' is not a backend (cpu, ndarray or gpu): just train cpu configs/mnist.toml") } } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
 
 # Continue an interrupted run from its last checkpoint: just resume RUN [BACKEND]
 resume run backend="cpu":

@@ -266,3 +266,22 @@ fn bench_synthetic_is_refused_for_a_dataset_without_a_stand_in() {
         "{stderr}"
     );
 }
+
+/// A shipped config named from another folder (where a prebuilt `linclass` runs) is read from
+/// the source tree, and that is said; a config that exists nowhere is an error naming it.
+#[test]
+fn shipped_configs_are_found_from_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = linclass(tmp.path(), &["data", "info", "configs/mnist-lecture.toml"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "note: configs/mnist-lecture.toml is not in the working directory; reading the shipped"
+        ),
+        "{err}"
+    );
+    let out = linclass(tmp.path(), &["data", "info", "configs/nothing.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("configs/nothing.toml"));
+}

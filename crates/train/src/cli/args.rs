@@ -38,20 +38,26 @@ pub(crate) struct ConfigPath {
 const DEFAULT_CONFIG: &str = "configs/mnist.toml";
 
 impl ConfigPath {
-    /// The given config; the default one is looked for in the working directory, then in the
-    /// source tree (so that the binary works from any directory).
+    /// The given config, looked for in the working directory, then (a relative path such as
+    /// `configs/cifar10.toml`) in the source tree the binary was built from, so that the shipped
+    /// configs work from any directory; the latter is said, except for the default.
     pub(crate) fn path(&self) -> PathBuf {
-        if let Some(file) = &self.file {
-            return file.clone();
-        }
+        let given = self.file.as_ref().unwrap_or(&self.config);
         let tree = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-        if self.config == Path::new(DEFAULT_CONFIG)
-            && !self.config.exists()
-            && let Ok(found) = tree.join(DEFAULT_CONFIG).canonicalize()
+        if given.is_relative()
+            && !given.exists()
+            && let Ok(found) = tree.join(given).canonicalize()
         {
+            if given != Path::new(DEFAULT_CONFIG) {
+                eprintln!(
+                    "note: {} is not in the working directory; reading the shipped {}",
+                    given.display(),
+                    found.display()
+                );
+            }
             return found;
         }
-        self.config.clone()
+        given.clone()
     }
 }
 

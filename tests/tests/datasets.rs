@@ -90,7 +90,7 @@ fn cifar10_malformed_files_are_named() {
     )
     .unwrap();
     let e = err(DatasetKind::Cifar10, tmp.path(), Split::Test);
-    assert!(e.contains("test_batch.bin: 0 bytes"), "{e}");
+    assert!(e.contains("test_batch.bin: is empty (0 bytes)"), "{e}");
 }
 
 #[test]

@@ -245,7 +245,7 @@ impl Walk {
     fn new(root: &Path) -> Result<Self> {
         let mut walk = Walk::default();
         walk.own(root)?;
-        walk.reserve(root)?;
+        walk.reserve_path(root)?;
         Ok(walk)
     }
 
@@ -266,17 +266,22 @@ impl Walk {
 
     /// Reserves the folder `dir` before it is walked; `false` (and said) when a link led to a
     /// folder already reserved.
-    fn reserve(&mut self, dir: &Path) -> Result<bool> {
-        let meta = std::fs::metadata(dir).map_err(|e| DataError::io(dir, e))?;
-        if self.folders.insert(identity(dir, &meta)) {
-            return Ok(true);
+    fn reserve(&mut self, dir: &Path, meta: &std::fs::Metadata) -> bool {
+        if self.folders.insert(identity(dir, meta)) {
+            return true;
         }
         let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         self.link(
             dir,
             format!("leads to {}, a folder already read", real.display()),
         );
-        Ok(false)
+        false
+    }
+
+    /// [`Walk::reserve`] of a folder not yet looked at.
+    fn reserve_path(&mut self, dir: &Path) -> Result<bool> {
+        let meta = std::fs::metadata(dir).map_err(|e| DataError::io(dir, e))?;
+        Ok(self.reserve(dir, &meta))
     }
 
     fn link(&mut self, path: &Path, why: String) {
@@ -313,7 +318,7 @@ impl Walk {
                 continue;
             };
             if meta.is_dir() {
-                if self.reserve(&path)? {
+                if self.reserve(&path, &meta) {
                     self.collect_images(&path, images)?;
                 }
             } else if is_image_file(&path) {
@@ -362,7 +367,7 @@ fn scan_classes(dir: &Path, walk: &mut Walk) -> Result<Vec<(String, Vec<PathBuf>
         };
         if !meta.is_dir() {
             loose += usize::from(is_image_file(&path));
-        } else if walk.reserve(&path)? {
+        } else if walk.reserve(&path, &meta) {
             folders.push(path);
         }
     }
@@ -535,7 +540,7 @@ pub fn list(root: &Path) -> Result<Listing> {
         });
     };
     for dir in [&train_dir, test_dir.dir()] {
-        walk.reserve(dir)?;
+        walk.reserve_path(dir)?;
     }
     let train = scan_classes(&train_dir, &mut walk)?;
     let folders: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();

@@ -718,3 +718,94 @@ fn what_a_killed_replacement_left_is_settled_by_the_next_command() {
         names(&run)
     );
 }
+
+/// A small tmpfs mounted on a folder for the life of the value (unmounted on drop).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// None where this process may not mount (mounting needs CAP_SYS_ADMIN).
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Self(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_during_training_keeps_the_finished_epochs_and_says_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Room for run.toml, metrics.csv and two epochs' checkpoints of an MNIST model (31 KB
+    // each), not for the third.
+    let Some(disk) = SmallDisk::mount(&tmp.path().join("disk"), "100k") else {
+        eprintln!("skipped: this process may not mount a small tmpfs to fill");
+        return;
+    };
+    let run = disk.0.join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(extra);
+        run_cli(&args)
+    };
+    let out_dir = format!("output.dir={}", run.display());
+    let args = [
+        "--set",
+        "train.epochs=30",
+        "--set",
+        "data.train_limit=3000",
+        "--set",
+        &out_dir,
+    ];
+    let out = train(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().last().unwrap();
+    assert!(line.starts_with("error: training failed: "), "{err}");
+    assert!(line.contains("No space left on device"), "{err}");
+    let resume = format!(
+        "the disk holding {} is full: free some space on it, then continue with `linclass train --resume {}`",
+        run.display(),
+        run.display()
+    );
+    assert!(line.contains(&resume), "{err}");
+    assert!(line.contains("was kept in"), "{err}");
+    assert!(line.contains("the model after epoch "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // metrics.csv holds the epochs whose checkpoints are complete; the model is the best of them.
+    let done = rows(&run).len();
+    assert!((1..30).contains(&done), "{done} epochs recorded");
+    assert!(run.join("model.bpk").is_file());
+
+    disk.resize("4m");
+    let out = train(&["--resume", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        describe(&out).contains(&format!(
+            "resuming {} after epoch {done} of 30",
+            run.display()
+        )),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(rows(&run).len(), 30);
+    assert!(run.join("curves.png").is_file());
+}

@@ -673,6 +673,25 @@ pub fn read_folder(
     options: &FolderOptions,
     seed: u64,
 ) -> Result<FolderSet> {
+    let (mut read, chosen) = read_chosen(root, split, options, seed)?;
+    let unreadable: HashSet<&Path> = read.skipped.iter().map(|s| s.path.as_path()).collect();
+    let files = chosen
+        .into_iter()
+        .flatten()
+        .filter(|p| !unreadable.contains(p.as_path()))
+        .collect();
+    read.set = read.set.with_files(files)?;
+    Ok(read)
+}
+
+/// [`read_folder`] before it says which file each image came from: the split's images and
+/// the files it chose to read, class by class (the unreadable ones among them were skipped).
+fn read_chosen(
+    root: &Path,
+    split: Split,
+    options: &FolderOptions,
+    seed: u64,
+) -> Result<(FolderSet, Vec<Vec<PathBuf>>)> {
     let shape = options.checked_shape()?;
     let listing = list(root)?;
     // Files that are not images are reported once, with the training split (which lists the
@@ -696,19 +715,34 @@ pub fn read_folder(
                 // Decode everything first, so that the test part is held out of readable images.
                 let mut unreadable = Vec::new();
                 let decoded = decode_classes(&listing.train, shape, true, &mut unreadable)?;
+                // The held-out part depends only on the class sizes and the seed: the readable
+                // files are held out exactly as their pixels are.
+                let bad: HashSet<&Path> = unreadable.iter().map(|s| s.path.as_path()).collect();
+                let readable: Vec<Vec<PathBuf>> = (listing.train.iter())
+                    .map(|c| {
+                        c.iter()
+                            .filter(|p| !bad.contains(p.as_path()))
+                            .cloned()
+                            .collect()
+                    })
+                    .collect();
+                let (train, test) = hold_out(&decoded, options.test_fraction, seed);
+                check_held_out(root, &test, options.test_fraction)?;
+                let (files_train, files_test) = hold_out(&readable, options.test_fraction, seed);
+                let (part, files) = match split {
+                    Split::Train => (train, files_train),
+                    Split::Test => (test, files_test),
+                };
                 if split == Split::Train {
                     skipped.extend(unreadable);
                 }
-                let (train, test) = hold_out(&decoded, options.test_fraction, seed);
-                check_held_out(root, &test, options.test_fraction)?;
-                let part = if split == Split::Train { train } else { test };
                 let mut read =
                     assemble(root, split, part, shape, listing.classes, (skipped, notes))?;
                 read.cache = CacheStatus::Off(
                     "skip_unreadable without train/ and test/ folders decodes the whole folder first"
                         .into(),
                 );
-                return Ok(read);
+                return Ok((read, files));
             }
             let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
             check_held_out(root, &test, options.test_fraction)?;
@@ -718,7 +752,7 @@ pub fn read_folder(
     if options.cache
         && let Some(dir) = crate::cache::cache_dir()
     {
-        return read_cached(
+        let read = read_cached(
             root,
             split,
             &chosen,
@@ -726,7 +760,8 @@ pub fn read_folder(
             listing.classes,
             &dir,
             (skipped, notes),
-        );
+        )?;
+        return Ok((read, chosen));
     }
     let decoded = decode_classes(&chosen, shape, options.skip_unreadable, &mut skipped)?;
     let mut read = assemble(
@@ -742,7 +777,7 @@ pub fn read_folder(
     } else {
         "data.folder.cache = false".into()
     });
-    Ok(read)
+    Ok((read, chosen))
 }
 
 /// A test part held out of a folder without train/ and test/ that got no image at all: every

@@ -1,5 +1,6 @@
 //! The one in-memory representation every reader fills: u8 pixels, labels and class names.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{DataError, Result};
@@ -63,13 +64,15 @@ impl PartialEq for Pixels {
 }
 
 /// A set of same-sized images kept as contiguous u8 pixels, N × C × H × W, channel-major per
-/// image (all of channel 0, then channel 1, ...), with one label per image.
+/// image (all of channel 0, then channel 1, ...), with one label per image and, for sets read
+/// from image files, the file each image came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSet {
     pixels: Pixels,
     labels: Vec<u16>,
     shape: [usize; 3],
     classes: Vec<String>,
+    files: Option<Arc<[PathBuf]>>,
 }
 
 impl ImageSet {
@@ -114,7 +117,28 @@ impl ImageSet {
             labels,
             shape,
             classes,
+            files: None,
         })
+    }
+
+    /// The set, knowing the file each image was read from (one path per image, in order).
+    ///
+    /// Errors: not one path per image.
+    pub fn with_files(mut self, files: Vec<PathBuf>) -> Result<Self> {
+        if files.len() != self.len() {
+            return Err(DataError::Invalid(format!(
+                "{} file paths for {} images",
+                files.len(),
+                self.len()
+            )));
+        }
+        self.files = Some(files.into());
+        Ok(self)
+    }
+
+    /// The file image `index` was read from, for sets read from image files.
+    pub fn file(&self, index: usize) -> Option<&Path> {
+        self.files.as_ref().map(|f| f[index].as_path())
     }
 
     /// Number of images.
@@ -184,6 +208,9 @@ impl ImageSet {
         let n = n.min(self.len());
         self.pixels.truncate(n * self.dim());
         self.labels.truncate(n);
+        if let Some(files) = &mut self.files {
+            *files = files[..n].into();
+        }
         self
     }
 
@@ -225,15 +252,19 @@ impl ImageSet {
             pixels.extend_from_slice(self.image(i));
         }
         let labels = picked.iter().map(|&i| self.labels[i]).collect();
+        let files = self
+            .files
+            .as_ref()
+            .map(|f| picked.iter().map(|&i| f[i].clone()).collect());
         Self {
             pixels: Pixels::Owned(pixels),
             labels,
             shape: self.shape,
             classes: self.classes.clone(),
+            files,
         }
     }
 
-    /// Number of images of each class.
     /// A 64-bit XXH3 digest of the labels, the pixels, the shape and the class names, as 16
     /// hex digits: any change to an image or a label changes it (with probability 1 − 2⁻⁶⁴).
     /// Reads every pixel once (about 10 GB/s).
@@ -254,6 +285,7 @@ impl ImageSet {
         format!("{:016x}", h.digest())
     }
 
+    /// Number of images of each class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.classes.len()];
         for &l in &self.labels {

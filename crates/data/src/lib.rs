@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cifar;
 pub mod decode;
 pub mod downsampled;
+pub mod duplicates;
 pub mod error;
 pub mod fetch;
 pub mod folder;

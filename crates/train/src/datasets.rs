@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use linclass_data::duplicates::{copies_across, describe_copies};
 use linclass_data::fetch::FetchProgress;
 use linclass_data::folder::CacheStatus;
 use linclass_data::mnist::Split;
@@ -75,6 +76,8 @@ pub(crate) struct TrainingData {
     pub split: TrainValid,
     /// Fitted on the training part only.
     pub normalization: Normalization,
+    /// Test images that are exact copies of training images, once the test split was checked.
+    pub test_copies: Option<usize>,
 }
 
 /// Opens the training split, splits it (seeded) and fits the normalization on its training part.
@@ -115,6 +118,7 @@ pub(crate) fn open_training(
         set,
         split,
         normalization,
+        test_copies: None,
     })
 }
 
@@ -156,17 +160,15 @@ pub(crate) fn unlearnable_classes(
 }
 
 /// Reads the test split once, so that a damaged or cut test file is found before the first
-/// epoch rather than by `eval` after the last, and checks that it has the training split's
-/// image shape and classes. (An image folder's test part was listed with the training split.)
+/// epoch rather than by `eval` after the last; checks that it has the training split's image
+/// shape and classes, and warns of test images that are copies of training images. Returns
+/// their number.
 pub(crate) fn check_test_split(
     data: &DataConfig,
     seed: u64,
     train: &ImageSet,
     progress: &mut dyn FetchProgress,
-) -> Result<()> {
-    if data.source == linclass_data::DatasetKind::Folder {
-        return Ok(());
-    }
+) -> Result<usize> {
     let test = open_split(data, seed, Split::Test, progress)?;
     if test.shape() != train.shape() || test.classes() != train.classes() {
         anyhow::bail!(
@@ -177,5 +179,14 @@ pub(crate) fn check_test_split(
             train.shape()
         );
     }
-    Ok(())
+    Ok(warn_of_copies(train, &test))
+}
+
+/// Warns (stderr) of test images that are exact copies of training images; returns how many.
+pub(crate) fn warn_of_copies(train: &ImageSet, test: &ImageSet) -> usize {
+    let copies = copies_across(train, test);
+    if let Some(line) = describe_copies(&copies, train, test, 3) {
+        eprintln!("warning: {line}");
+    }
+    copies.len()
 }

@@ -25,6 +25,7 @@ pub(crate) fn eval(args: EvalArgs, backend: Backend) -> Result<()> {
     let mut evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device)?;
     evaluation.trained_with = Some(info.config.train.loss);
     evaluation.refit = info.refit.clone();
+    evaluation.test_copies = info.data.test_copies;
     let picture = match write_confusion(&run, &evaluation) {
         Ok(written) => written.map(|(path, _)| path),
         Err(e) => {

@@ -43,9 +43,14 @@ pub(crate) fn train(args: TrainArgs, backend: Backend) -> Result<()> {
             return Err(e);
         }
     };
-    write_curves(&trained.run, &trained.info)?;
+    let curves = write_curves(&trained.run, &trained.info);
     say_done(&trained);
-    Ok(())
+    curves.map(drop).map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}: the run is saved, but its curves are not drawn (`linclass report {}` draws them)",
+            trained.run.path.display()
+        )
+    })
 }
 
 /// The closing lines: epochs, time, the kept epoch's validation figures, where the run is, and

@@ -19,22 +19,33 @@ pub struct Interrupted {
     pub resumable: bool,
 }
 
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Interrupted {
+    /// How to go on: resume from the last checkpoint, or start again.
+    pub(crate) fn how_to_go_on(&self) -> String {
         if self.resumable {
-            write!(
-                f,
-                "training interrupted; {}; continue with `linclass train --resume {}`",
-                self.kept,
+            format!(
+                "continue with `linclass train --resume {}`",
                 self.run.display()
             )
         } else {
-            write!(
-                f,
-                "training interrupted before the first epoch ended; {}; start it again with `linclass train`",
-                self.kept
-            )
+            "start it again with `linclass train`".to_string()
         }
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let when = if self.resumable {
+            ""
+        } else {
+            " before the first epoch ended"
+        };
+        write!(
+            f,
+            "training interrupted{when}; {}; {}",
+            self.kept,
+            self.how_to_go_on()
+        )
     }
 }
 

@@ -93,6 +93,7 @@ pub(crate) fn train_from(
         set,
         split,
         normalization,
+        ..
     } = data;
     let set = Arc::new(set);
     let batcher = ImageBatcher::new(set.clone(), &normalization);
@@ -107,7 +108,21 @@ pub(crate) fn train_from(
     }
     let restored = restored_note(aside.as_ref(), &run);
     if let Some(error) = &fitted.error {
-        return Err(anyhow!("training failed: {error}"));
+        // What an interruption keeps, a failure keeps too: the finished epochs.
+        let stop = interrupted(&run, &mut info, &fitted.log, finished, &device, restored)?;
+        let full = if is_disk_full(&error.to_string()) {
+            format!(
+                "the disk holding {} is full: free some space on it, then ",
+                run.path.display()
+            )
+        } else {
+            String::new()
+        };
+        return Err(anyhow!(
+            "training failed: {error}; {}; {full}{}",
+            stop.kept,
+            stop.how_to_go_on()
+        ));
     }
     if let Some(diverged) = fitted.log.divergence() {
         // The last epochs may already have been overshooting: keep the best one.
@@ -156,8 +171,9 @@ pub(crate) fn open_checked(
 ) -> Result<TrainingData> {
     let (data, seed) = (&config.data, config.train.seed);
     source(data, seed).ensure_all_present(&mut *reporter.download())?;
-    let training = open_training(data, seed, &mut *reporter.download())?;
-    check_test_split(data, seed, &training.set, &mut *reporter.download())?;
+    let mut training = open_training(data, seed, &mut *reporter.download())?;
+    let copies = check_test_split(data, seed, &training.set, &mut *reporter.download())?;
+    training.test_copies = Some(copies);
     Ok(training)
 }
 
@@ -360,6 +376,12 @@ fn epoch_log(
     Ok(log)
 }
 
+/// Whether an error's text is the operating system's "no space left on device" (ENOSPC, 28 on
+/// Linux and macOS; 112 on Windows). Burn's checkpointer passes errors on as text only.
+pub(crate) fn is_disk_full(error: &str) -> bool {
+    error.contains("(os error 28)") || error.contains("(os error 112)")
+}
+
 /// Said when nothing of the new run is kept and the earlier run's files go back in place.
 fn restored_note(aside: Option<&Aside>, run: &RunDir) -> String {
     match aside {
@@ -478,6 +500,7 @@ pub(crate) fn run_info(
             train: data.split.train.len(),
             valid: data.split.valid.len(),
             fingerprint: Some(data.set.fingerprint()),
+            test_copies: data.test_copies,
         },
         config: config.clone(),
         refit: None,

@@ -57,6 +57,10 @@ pub struct Evaluation {
     /// Set when the model was refit on the training and validation parts (`train.refit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refit: Option<RefitSummary>,
+    /// Test images that are exact copies of training images, when known (set by the caller
+    /// from the run's record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_copies: Option<usize>,
     /// Accuracy of each class, in label order.
     pub per_class: Vec<ClassResult>,
     /// `confusion[true][predicted]` counts.
@@ -118,6 +122,7 @@ pub fn evaluate(
         squared_error: tally.squared / n,
         trained_with: None,
         refit: None,
+        test_copies: None,
         easiest,
         hardest,
         confused_pairs: confused_pairs(&classes, &tally.confusion),
@@ -261,6 +266,11 @@ impl Evaluation {
             ));
         }
         s.push_str(&format!("test images: {}\n", self.n));
+        if let Some(n) = self.test_copies.filter(|&n| n > 0) {
+            s.push_str(&format!(
+                "warning: {n} of them are exact copies of training images (found when the run was trained): the accuracy counts them, so it overstates accuracy on new images\n"
+            ));
+        }
         s.push_str(&format!("top-1 accuracy: {:.2}%\n", 100.0 * self.top1));
         s.push_str(&format!(
             "top-{} accuracy: {:.2}%\n",

@@ -18,6 +18,11 @@ pub struct DataSummary {
     /// split (both parts), so that a resume can tell that an image or a label changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// Test images that were exact copies of training images when the run was trained
+    /// ([`copies_across`](linclass_data::duplicates::copies_across)): test accuracy on them
+    /// measures memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_copies: Option<usize>,
 }
 
 /// What `run.toml` holds.

@@ -110,6 +110,11 @@ fn summary(info: &RunInfo, eval: &Evaluation) -> String {
         "<tr><td>training</td><td>{}</td></tr><tr><td>validation</td><td>{}</td></tr><tr><td>test</td><td>{}</td></tr></table>\n",
         info.data.train, info.data.valid, eval.n
     ));
+    if let Some(n) = info.data.test_copies.filter(|&n| n > 0) {
+        h.push_str(&format!(
+            "<p><b>Warning:</b> {n} of the test images are exact copies of training images (found when the run was trained): the test accuracy counts them, so it overstates accuracy on new images.</p>\n"
+        ));
+    }
     match &info.refit {
         Some(r) => h.push_str(&format!(
             "<p>Refit: the model shown here was trained again on the training and validation parts together ({} images, {} epochs); the curves are the first fit's.</p>\n",

@@ -295,7 +295,15 @@ fn skipped_files_leave_no_cache_but_the_images_read_are_right() {
     write_folder(&clean.join("train"), 2, 6);
     write_folder(&clean.join("test"), 2, 3);
     assert_eq!(skipped, run(&clean, "clean", "data.folder.cache=false"));
-    assert_eq!(cache_files(&cache).len(), 1, "{:?}", cache_files(&cache));
+    // Training read the test split too (at the config's 32×32): one more file, of it alone.
+    assert_eq!(cache_files(&cache).len(), 2, "{:?}", cache_files(&cache));
+    let out = linclass_command(&repo_root(), &["data", "cache"])
+        .env("LINCLASS_CACHE", &cache)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listed.matches("test split").count(), 2, "{listed}");
+    assert!(!listed.contains("training split"), "{listed}");
 }
 
 /// `data cache` lists what the cache folder holds (each version of a folder keeps its own

@@ -157,6 +157,19 @@ fn copies_of_training_images_in_the_test_split_are_counted_named_and_recorded() 
         html.contains("3 of the test images are exact copies of training images"),
         "report says nothing of the copies"
     );
+
+    // Once the test split changes, the count recorded at training is not repeated as its own.
+    std::fs::remove_file(test.join("a/0.png")).unwrap();
+    let out = run_linclass(&["eval".into(), run.display().to_string(), "--json".into()]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json.get("test_copies").is_none(), "{json}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("note: the test split changed since the run was trained"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -180,6 +193,18 @@ fn a_split_without_copies_says_zero_and_warns_of_nothing() {
     );
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("copies"),
+        "{}",
+        describe(&out)
+    );
+
+    // A class without test images is said: its accuracy cannot be measured.
+    std::fs::remove_dir_all(data.join("test/c")).unwrap();
+    let out = run_linclass(&args);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "warning: no test image of 1 class(es): c: their accuracy cannot be measured"
+        ),
         "{}",
         describe(&out)
     );

@@ -715,12 +715,12 @@ fn links_are_followed_but_each_real_image_is_read_once_under_its_own_class() {
     let said = linclass_data::folder::describe_skipped(&listing.skipped).unwrap();
     for expected in [
         format!(
-            "{} leads to {}, a folder already read",
+            "{} leads to {}, a folder read once, under its own path",
             root.join("cat/again").display(),
             root.join("cat").display()
         ),
         format!(
-            "{} leads to {}, a folder already read",
+            "{} leads to {}, a folder read once, under its own path",
             root.join("cat/everything").display(),
             root.display()
         ),
@@ -761,9 +761,29 @@ fn links_are_followed_but_each_real_image_is_read_once_under_its_own_class() {
         }
     }
     symlink("../../train/a/1.png", split.join("test/a/leak.png")).unwrap();
+    // A training class that links to a test class's folder: the test images stay test images.
+    symlink("../../test/b", split.join("train/a/more")).unwrap();
+    // A class folder that is a link, and another class's link to an image inside it: the image
+    // belongs to the linked class folder.
+    std::fs::create_dir_all(outside.join("cows")).unwrap();
+    for i in 0..3u8 {
+        gray(150 + i * 9)
+            .save(outside.join(format!("cows/{i}.png")))
+            .unwrap();
+    }
+    std::fs::create_dir_all(split.join("test/cow")).unwrap();
+    gray(240).save(split.join("test/cow/0.png")).unwrap();
+    symlink(outside.join("cows"), split.join("train/cow")).unwrap();
+    symlink("../cow/2.png", split.join("train/b/cow-via-link.png")).unwrap();
     let listing = list(&split).unwrap();
+    assert_eq!(listing.classes, ["a", "b", "cow"]);
+    assert_eq!(
+        listing.train.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![3, 3, 3]
+    );
+    assert!(listing.train[2].contains(&split.join("train/cow/2.png")));
     let test = listing.test.unwrap();
-    assert_eq!(test.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
+    assert_eq!(test.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3, 1]);
     let said = linclass_data::folder::describe_skipped(&listing.skipped).unwrap();
     assert!(
         said.contains(&format!(

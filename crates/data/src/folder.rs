@@ -237,6 +237,8 @@ struct Walk {
     /// The path of each file inside the dataset's folder reached without a link: a link to
     /// one of them is not read (the file is, under its own path and class).
     owned: HashMap<Identity, PathBuf>,
+    /// The folders whose files are in `owned`.
+    owned_folders: HashSet<Identity>,
     skipped: Vec<Skipped>,
 }
 
@@ -249,16 +251,21 @@ impl Walk {
         Ok(walk)
     }
 
-    /// Records the files under `dir`, links not followed.
+    /// Records the files under `dir`, links inside it not followed (`dir` itself may be one);
+    /// of two paths to one file (hard links), the first in path order owns it.
     fn own(&mut self, dir: &Path) -> Result<()> {
-        for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
-            let entry = entry.map_err(|e| DataError::io(dir, e))?;
-            let Ok(meta) = entry.metadata() else { continue };
+        let meta = std::fs::metadata(dir).map_err(|e| DataError::io(dir, e))?;
+        if !self.owned_folders.insert(identity(dir, &meta)) {
+            return Ok(());
+        }
+        for path in entries(dir)? {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() {
-                self.own(&entry.path())?;
+                self.own(&path)?;
             } else if meta.is_file() {
-                self.owned
-                    .insert(identity(&entry.path(), &meta), entry.path());
+                self.owned.entry(identity(&path, &meta)).or_insert(path);
             }
         }
         Ok(())
@@ -273,7 +280,10 @@ impl Walk {
         let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         self.link(
             dir,
-            format!("leads to {}, a folder already read", real.display()),
+            format!(
+                "leads to {}, a folder read once, under its own path",
+                real.display()
+            ),
         );
         false
     }
@@ -324,7 +334,14 @@ impl Walk {
             } else if is_image_file(&path) {
                 let id = identity(&path, &meta);
                 if let Some(real) = self.owned.get(&id).filter(|real| **real != path) {
-                    let why = format!("leads to {}, which is read there", real.display());
+                    let why = if is_link(&path) {
+                        format!("leads to {}, which is read there", real.display())
+                    } else {
+                        format!(
+                            "is the same file as {} (a hard link), which is read there",
+                            real.display()
+                        )
+                    };
                     self.link(&path, why);
                     continue;
                 }
@@ -356,9 +373,15 @@ impl Walk {
     }
 }
 
-/// Class folders of `dir` (sorted by name) with their image files.
-fn scan_classes(dir: &Path, walk: &mut Walk) -> Result<Vec<(String, Vec<PathBuf>)>> {
-    let mut classes: Vec<(String, PathBuf, Vec<PathBuf>)> = Vec::new();
+/// Whether `path` is a symbolic link itself.
+fn is_link(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// The class folders of `dir`, reserved before any is walked (so that a link from one split or
+/// class into another's folder is not read there), with the number of loose images beside them.
+/// The files of a class folder reached through a link are owned by it, as those of the others.
+fn class_folders(dir: &Path, walk: &mut Walk) -> Result<(Vec<PathBuf>, usize)> {
     let mut loose = 0usize;
     let mut folders = Vec::new();
     for path in entries(dir)? {
@@ -368,9 +391,20 @@ fn scan_classes(dir: &Path, walk: &mut Walk) -> Result<Vec<(String, Vec<PathBuf>
         if !meta.is_dir() {
             loose += usize::from(is_image_file(&path));
         } else if walk.reserve(&path, &meta) {
+            walk.own(&path)?;
             folders.push(path);
         }
     }
+    Ok((folders, loose))
+}
+
+/// Class folders of `dir` (found by [`class_folders`]), sorted by name, with their image files.
+fn scan_classes(
+    dir: &Path,
+    (folders, loose): (Vec<PathBuf>, usize),
+    walk: &mut Walk,
+) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut classes: Vec<(String, PathBuf, Vec<PathBuf>)> = Vec::new();
     for path in folders {
         let name = class_name(&path)?;
         if let Some((_, other, _)) = classes.iter().find(|(n, _, _)| *n == name) {
@@ -529,7 +563,8 @@ pub fn list(root: &Path) -> Result<Listing> {
     }
     let mut walk = Walk::new(root)?;
     let Some((train_dir, test_dir, mut notes)) = split_dirs(root)? else {
-        let classes = scan_classes(root, &mut walk)?;
+        let found = class_folders(root, &mut walk)?;
+        let classes = scan_classes(root, found, &mut walk)?;
         let (folders, files): (Vec<String>, _) = classes.into_iter().unzip();
         return Ok(Listing {
             classes: display_names(root, root, folders)?,
@@ -542,12 +577,18 @@ pub fn list(root: &Path) -> Result<Listing> {
     for dir in [&train_dir, test_dir.dir()] {
         walk.reserve_path(dir)?;
     }
-    let train = scan_classes(&train_dir, &mut walk)?;
+    let train_found = class_folders(&train_dir, &mut walk)?;
+    let test_found = match &test_dir {
+        TestDir::Classes(dir) => Some(class_folders(dir, &mut walk)?),
+        TestDir::Flat { .. } => None,
+    };
+    let train = scan_classes(&train_dir, train_found, &mut walk)?;
     let folders: Vec<String> = train.iter().map(|(n, _)| n.clone()).collect();
     let mut test = vec![Vec::new(); folders.len()];
     match &test_dir {
         TestDir::Classes(dir) => {
-            for (name, files) in scan_classes(dir, &mut walk)? {
+            let found = test_found.unwrap_or_default();
+            for (name, files) in scan_classes(dir, found, &mut walk)? {
                 let index = folders.iter().position(|n| *n == name).ok_or_else(|| {
                     DataError::format(
                         dir,
@@ -727,7 +768,7 @@ fn read_chosen(
                     })
                     .collect();
                 let (train, test) = hold_out(&decoded, options.test_fraction, seed);
-                check_held_out(root, &test, options.test_fraction)?;
+                check_held_out(root, &train, &test, options.test_fraction)?;
                 let (files_train, files_test) = hold_out(&readable, options.test_fraction, seed);
                 let (part, files) = match split {
                     Split::Train => (train, files_train),
@@ -745,7 +786,7 @@ fn read_chosen(
                 return Ok((read, files));
             }
             let (train, test) = hold_out(&listing.train, options.test_fraction, seed);
-            check_held_out(root, &test, options.test_fraction)?;
+            check_held_out(root, &train, &test, options.test_fraction)?;
             if split == Split::Train { train } else { test }
         }
     };
@@ -780,9 +821,17 @@ fn read_chosen(
     Ok((read, chosen))
 }
 
-/// A test part held out of a folder without train/ and test/ that got no image at all: every
-/// class was too small for `fraction` of it to round to one image.
-fn check_held_out<T>(root: &Path, test: &[Vec<T>], fraction: f64) -> Result<()> {
+/// A training or test part held out of a folder without train/ and test/ that got no image at
+/// all: `fraction` of every class rounded to none, or to all of it.
+fn check_held_out<T>(root: &Path, train: &[Vec<T>], test: &[Vec<T>], fraction: f64) -> Result<()> {
+    if train.iter().all(Vec::is_empty) {
+        return Err(DataError::format(
+            root,
+            format!(
+                "data.folder.test_fraction = {fraction} holds out every image of every class for the test split, leaving none to train on; lower it (0.2 is usual)"
+            ),
+        ));
+    }
     if test.iter().any(|c| !c.is_empty()) {
         return Ok(());
     }

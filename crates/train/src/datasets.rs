@@ -76,8 +76,8 @@ pub(crate) struct TrainingData {
     pub split: TrainValid,
     /// Fitted on the training part only.
     pub normalization: Normalization,
-    /// Test images that are exact copies of training images, once the test split was checked.
-    pub test_copies: Option<usize>,
+    /// What the test split holds, once it was checked.
+    pub test: Option<TestCheck>,
 }
 
 /// Opens the training split, splits it (seeded) and fits the normalization on its training part.
@@ -118,7 +118,7 @@ pub(crate) fn open_training(
         set,
         split,
         normalization,
-        test_copies: None,
+        test: None,
     })
 }
 
@@ -159,16 +159,23 @@ pub(crate) fn unlearnable_classes(
     lines
 }
 
+/// What training found in the test split.
+pub(crate) struct TestCheck {
+    /// Test images that are exact copies of training images.
+    pub copies: usize,
+    /// The test split's [`ImageSet::fingerprint`].
+    pub fingerprint: String,
+}
+
 /// Reads the test split once, so that a damaged or cut test file is found before the first
 /// epoch rather than by `eval` after the last; checks that it has the training split's image
-/// shape and classes, and warns of test images that are copies of training images. Returns
-/// their number.
+/// shape and classes, and warns of what its figures would hide (see [`warn_of_test_split`]).
 pub(crate) fn check_test_split(
     data: &DataConfig,
     seed: u64,
     train: &ImageSet,
     progress: &mut dyn FetchProgress,
-) -> Result<usize> {
+) -> Result<TestCheck> {
     let test = open_split(data, seed, Split::Test, progress)?;
     if test.shape() != train.shape() || test.classes() != train.classes() {
         anyhow::bail!(
@@ -179,14 +186,33 @@ pub(crate) fn check_test_split(
             train.shape()
         );
     }
-    Ok(warn_of_copies(train, &test))
+    Ok(TestCheck {
+        copies: warn_of_test_split(train, &test),
+        fingerprint: test.fingerprint(),
+    })
 }
 
-/// Warns (stderr) of test images that are exact copies of training images; returns how many.
-pub(crate) fn warn_of_copies(train: &ImageSet, test: &ImageSet) -> usize {
+/// Warns (stderr) of what the test figures would hide: test images that are exact copies of
+/// training images (returns how many), and classes without a test image.
+pub(crate) fn warn_of_test_split(train: &ImageSet, test: &ImageSet) -> usize {
     let copies = copies_across(train, test);
     if let Some(line) = describe_copies(&copies, train, test, 3) {
-        eprintln!("warning: {line}");
+        eprintln!("warning: {line} (only exact copies are found, not re-encoded or resized ones)");
+    }
+    let counts = test.class_counts();
+    let missing: Vec<&str> = (test.classes().iter())
+        .zip(&counts)
+        .filter(|(_, n)| **n == 0)
+        .map(|(c, _)| c.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().take(10).copied().collect();
+        let more = if missing.len() > 10 { ", …" } else { "" };
+        eprintln!(
+            "warning: no test image of {} class(es): {}{more}: their accuracy cannot be measured",
+            missing.len(),
+            shown.join(", ")
+        );
     }
     copies.len()
 }

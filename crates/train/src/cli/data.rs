@@ -10,7 +10,7 @@ use linclass_data::{DataSource, DatasetKind, ImageSet};
 use crate::cli::args::DataCommand;
 use crate::cli::terminal::DownloadBar;
 use crate::config::ExperimentConfig;
-use crate::datasets::{open_split_cached, source, unlearnable_classes, warn_of_copies};
+use crate::datasets::{open_split_cached, source, unlearnable_classes, warn_of_test_split};
 use crate::inspect::evaluation::MANY_CLASSES;
 
 pub(crate) fn data(command: DataCommand) -> Result<()> {
@@ -99,7 +99,7 @@ fn info(config: &Path, sets: &[String]) -> Result<()> {
         split.valid.len(),
         test.len()
     );
-    let copies = warn_of_copies(&train, &test);
+    let copies = warn_of_test_split(&train, &test);
     crate::say!("test images that are copies of training images: {copies}");
     print_counts(&train, &test);
     Ok(())

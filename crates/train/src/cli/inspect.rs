@@ -22,10 +22,11 @@ pub(crate) fn eval(args: EvalArgs, backend: Backend) -> Result<()> {
     let device = backend.device()?;
     let model = run.load_model(&info, &device)?;
     let test = open_test(&info)?;
+    let test_copies = recorded_copies(&info, &test);
     let mut evaluation = evaluate(&model, Arc::new(test), &info.normalization, &device)?;
     evaluation.trained_with = Some(info.config.train.loss);
     evaluation.refit = info.refit.clone();
-    evaluation.test_copies = info.data.test_copies;
+    evaluation.test_copies = test_copies;
     let picture = match write_confusion(&run, &evaluation) {
         Ok(written) => written.map(|(path, _)| path),
         Err(e) => {
@@ -54,10 +55,11 @@ pub(crate) fn eval(args: EvalArgs, backend: Backend) -> Result<()> {
 
 pub(crate) fn report(run: &Path, backend: Backend) -> Result<()> {
     let run = RunDir::new(run);
-    let info = run.load_info()?;
+    let mut info = run.load_info()?;
     let device = backend.device()?;
     let model = run.load_model(&info, &device)?;
     let test = Arc::new(open_test(&info)?);
+    info.data.test_copies = recorded_copies(&info, &test);
     let evaluation = evaluate(&model, test.clone(), &info.normalization, &device)?;
     let path = write_report(&run, &info, &model, test, &evaluation)?;
     crate::say!("wrote {}", path.display());
@@ -79,6 +81,20 @@ pub(crate) fn templates(args: TemplatesArgs, backend: Backend) -> Result<()> {
         model.template_roughness()
     );
     Ok(())
+}
+
+/// The copies of training images that training counted in the test split, while the test
+/// split is the one it counted them in (said on stderr when it is not).
+fn recorded_copies(info: &RunInfo, test: &ImageSet) -> Option<usize> {
+    let recorded = info.data.test_fingerprint.as_ref()?;
+    let now = test.fingerprint();
+    if *recorded == now {
+        return info.data.test_copies;
+    }
+    eprintln!(
+        "note: the test split changed since the run was trained (fingerprint {recorded} is now {now}); `linclass data info` counts its copies of training images"
+    );
+    None
 }
 
 /// The test split of a run's dataset, checked to have the shape and classes the run's model

@@ -172,8 +172,12 @@ pub(crate) fn open_checked(
     let (data, seed) = (&config.data, config.train.seed);
     source(data, seed).ensure_all_present(&mut *reporter.download())?;
     let mut training = open_training(data, seed, &mut *reporter.download())?;
-    let copies = check_test_split(data, seed, &training.set, &mut *reporter.download())?;
-    training.test_copies = Some(copies);
+    training.test = Some(check_test_split(
+        data,
+        seed,
+        &training.set,
+        &mut *reporter.download(),
+    )?);
     Ok(training)
 }
 
@@ -500,7 +504,8 @@ pub(crate) fn run_info(
             train: data.split.train.len(),
             valid: data.split.valid.len(),
             fingerprint: Some(data.set.fingerprint()),
-            test_copies: data.test_copies,
+            test_copies: data.test.as_ref().map(|t| t.copies),
+            test_fingerprint: data.test.as_ref().map(|t| t.fingerprint.clone()),
         },
         config: config.clone(),
         refit: None,

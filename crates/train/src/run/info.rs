@@ -23,6 +23,10 @@ pub struct DataSummary {
     /// measures memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_copies: Option<usize>,
+    /// The test split's fingerprint when the run was trained: `test_copies` holds for the test
+    /// split only while it is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fingerprint: Option<String>,
 }
 
 /// What `run.toml` holds.

@@ -298,6 +298,12 @@ pub struct TrainConfig {
     /// "cross_entropy" (softmax + cross-entropy), "squared_error" (between the scores and the
     /// one-hot label, mean over classes as PyTorch's `MSELoss`) or "nll" (log-softmax + negative log-likelihood).
     pub loss: LossKind,
+    /// How the gradient of the loss is computed: "analytic" (the lecture's formula, one fused
+    /// operation: dL/ds = (P − Y)/B for the cross-entropy, 2(S − Y)/(B·C) for the squared
+    /// error) or "autodiff" (Burn's automatic differentiation of the loss's composition). The
+    /// two give the same gradients to f32 rounding; "nll" is always differentiated
+    /// automatically (it is the cross-entropy computed in two steps).
+    pub gradient: GradientKind,
     /// Stop when the validation loss has not improved for this many epochs (0: never).
     pub early_stopping_patience: usize,
     /// Seeds the split, the shuffling and the initialization.
@@ -310,6 +316,17 @@ pub struct TrainConfig {
     /// together for the kept epoch's number of epochs (same schedule, seed and settings), and
     /// make that the run's record (scikit-learn's `refit`).
     pub refit: bool,
+}
+
+/// How the gradient of the loss is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GradientKind {
+    /// The loss's gradient with respect to the scores written down (one fused operation).
+    #[default]
+    Analytic,
+    /// Burn's automatic differentiation of the loss's composition.
+    Autodiff,
 }
 
 /// Which epoch's model a run keeps as its record.
@@ -328,6 +345,7 @@ impl Default for TrainConfig {
             epochs: 20,
             batch_size: BatchSize::Size(128),
             loss: LossKind::CrossEntropy,
+            gradient: GradientKind::Analytic,
             early_stopping_patience: 0,
             seed: 42,
             shuffle: true,

@@ -65,7 +65,7 @@ mod memory;
 pub use crate::backend::Backend;
 pub use crate::cli::main as run_cli;
 pub use crate::config::{
-    BatchSize, DataConfig, ExperimentConfig, Keep, LearningRate, LossKind, ModelConfig,
+    BatchSize, DataConfig, ExperimentConfig, GradientKind, Keep, LearningRate, LossKind, ModelConfig,
     NormalizeKind, OptimizerConfig, OptimizerName, OutputConfig, Schedule, SweepConfig,
     TrainConfig,
 };

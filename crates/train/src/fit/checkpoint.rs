@@ -31,6 +31,7 @@ pub fn load_checkpoint_model(
     Trainee {
         classifier: model_config.init(device),
         loss,
+        gradient: Default::default(),
     }
     .try_load_record(record)
     .map(|t| t.classifier)

@@ -1,5 +1,6 @@
-//! `gradcheck`: autodiff gradients of the configured loss against central finite differences,
-//! on a few training images, for a sample of weights and every bias.
+//! `gradcheck`: the analytic and the autodiff gradients of the configured loss against central
+//! finite differences, on a few training images, for a sample of weights and every bias, and
+//! against each other for every parameter.
 
 use anyhow::Result;
 use burn::prelude::*;
@@ -9,7 +10,7 @@ use linclass_data::split::SplitMix64;
 use linclass_model::LinearClassifierConfig;
 
 use crate::backend::Backend;
-use crate::config::{ExperimentConfig, LossKind};
+use crate::config::{ExperimentConfig, GradientKind, LossKind};
 use crate::datasets::open_training;
 use crate::fit::learner::loss;
 
@@ -17,20 +18,37 @@ use crate::fit::learner::loss;
 /// about 1e-7 on MNIST; a wrong gradient is off by far more.
 pub(crate) const RELATIVE_TOLERANCE: f64 = 1e-4;
 
-/// Result of a gradient check.
+/// How one gradient path compares with central finite differences.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct GradCheck {
+pub(crate) struct PathCheck {
+    /// How the gradients were computed.
+    pub gradient: GradientKind,
     /// Number of parameters compared.
     pub checked: usize,
-    /// Largest |autodiff − numeric| / max(|autodiff| + |numeric|, 1e-6).
+    /// Largest |computed − numeric| / max(|computed| + |numeric|, 1e-6).
     pub max_relative: f64,
     pub max_absolute: f64,
+}
+
+/// Result of a gradient check: each gradient path against finite differences, and the two
+/// paths against each other over every parameter (where the loss has both).
+#[derive(Debug, Clone)]
+pub(crate) struct GradCheck {
+    pub paths: Vec<PathCheck>,
+    /// Largest relative difference between the analytic and the autodiff gradients.
+    pub between: Option<f64>,
 }
 
 impl GradCheck {
     /// Whether every compared gradient is within [`RELATIVE_TOLERANCE`].
     pub(crate) fn passed(&self) -> bool {
-        self.max_relative < RELATIVE_TOLERANCE
+        self.largest() < RELATIVE_TOLERANCE
+    }
+
+    /// The largest relative error or difference found.
+    pub(crate) fn largest(&self) -> f64 {
+        let paths = self.paths.iter().map(|p| p.max_relative);
+        paths.chain(self.between).fold(0.0, f64::max)
     }
 }
 
@@ -81,7 +99,6 @@ pub(crate) fn gradcheck(
         c: set.classes().len(),
         kind: config.train.loss,
     };
-    device.seed(config.train.seed);
     let model_config = LinearClassifierConfig {
         input_shape: set.shape(),
         num_classes: batch.c,
@@ -89,8 +106,35 @@ pub(crate) fn gradcheck(
         init: config.model.init,
         init_std: config.model.init_std,
     };
-    let autodiff = autodiff_gradients(&batch, &model_config, &device);
-    Ok(compare(&batch, &autodiff, weights, config.train.seed))
+    let kinds: &[GradientKind] = match config.train.loss {
+        LossKind::Nll => &[GradientKind::Autodiff],
+        _ => &[GradientKind::Analytic, GradientKind::Autodiff],
+    };
+    let computed: Vec<Gradients> = (kinds.iter())
+        .map(|&kind| {
+            device.seed(config.train.seed);
+            gradients(&batch, kind, &model_config, &device)
+        })
+        .collect();
+    let paths = (kinds.iter().zip(&computed))
+        .map(|(&kind, g)| compare(&batch, g, weights, config.train.seed, kind))
+        .collect();
+    let between = match computed.as_slice() {
+        [a, b] => Some(largest_difference(a, b)),
+        _ => None,
+    };
+    Ok(GradCheck { paths, between })
+}
+
+/// The largest relative difference between two sets of gradients, over every parameter.
+fn largest_difference(a: &Gradients, b: &Gradients) -> f64 {
+    let pairs = a.grad_w.iter().zip(&b.grad_w).chain(a.grad_b.iter().zip(&b.grad_b));
+    pairs
+        .map(|(&x, &y)| {
+            let (x, y) = (f64::from(x), f64::from(y));
+            (x - y).abs() / (x.abs() + y.abs()).max(1e-6)
+        })
+        .fold(0.0, f64::max)
 }
 
 /// A batch on the host: pixels `x` [B, D] normalized, labels `y` [B], and the loss.
@@ -123,7 +167,7 @@ impl HostBatch {
     }
 }
 
-/// A model's parameters and autodiff's gradients of the loss, on the host: W [D, C], b [C].
+/// A model's parameters and the gradients of the loss, on the host: W [D, C], b [C].
 struct Gradients {
     w: Vec<f64>,
     b: Vec<f64>,
@@ -131,9 +175,10 @@ struct Gradients {
     grad_b: Vec<f32>,
 }
 
-/// Autodiff's gradients of the batch's loss for a freshly initialized model.
-fn autodiff_gradients(
+/// The gradients of the batch's loss for a freshly initialized model, computed as `kind` says.
+fn gradients(
     batch: &HostBatch,
+    kind: GradientKind,
     model_config: &LinearClassifierConfig,
     device: &Device,
 ) -> Gradients {
@@ -142,7 +187,7 @@ fn autodiff_gradients(
     let b = batch.len();
     let x = Tensor::<2>::from_data(TensorData::new(batch.x.clone(), [b, batch.d]), &ad);
     let y = Tensor::<1, Int>::from_data(TensorData::new(batch.y.clone(), [b]), &ad);
-    let grads = loss(batch.kind, model.forward(x), y).backward();
+    let grads = loss(batch.kind, kind, model.forward(x), y).backward();
     fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data()
             .convert::<f32>()
@@ -165,10 +210,17 @@ fn autodiff_gradients(
 
 /// Central differences at `weights` weights sampled with `seed` (among those of pixels that
 /// are not constant over the batch, which carry real gradient) and at every bias.
-fn compare(batch: &HostBatch, g: &Gradients, weights: usize, seed: u64) -> GradCheck {
+fn compare(
+    batch: &HostBatch,
+    g: &Gradients,
+    weights: usize,
+    seed: u64,
+    gradient: GradientKind,
+) -> PathCheck {
     let (x, d, c, b) = (&batch.x, batch.d, batch.c, batch.len());
     let eps = 1e-4f64;
-    let mut result = GradCheck {
+    let mut result = PathCheck {
+        gradient,
         checked: 0,
         max_relative: 0.0,
         max_absolute: 0.0,

@@ -17,7 +17,8 @@ use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 use linclass_data::{EpochLoader, ImageBatch, ImageBatcher};
 use linclass_model::LinearClassifier;
 
-use crate::config::{ExperimentConfig, LossKind, Schedule};
+use crate::config::{ExperimentConfig, GradientKind, LossKind, Schedule};
+use crate::fit::analytic::{Analytic, analytic_loss};
 
 /// The classifier as the learner sees it: a train step (forward, loss, backward) and an
 /// inference step (forward, loss).
@@ -28,11 +29,27 @@ pub(crate) struct Trainee {
     /// The loss it is trained with.
     #[module(skip)]
     pub loss: LossKind,
+    /// How the loss's gradient is computed.
+    #[module(skip)]
+    pub gradient: GradientKind,
 }
 
 /// The configured loss of class scores `logits` \[B, C\] against labels `targets` \[B\], averaged
-/// over the batch.
-pub fn loss(kind: LossKind, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+/// over the batch, with its gradient computed as `gradient` says.
+pub fn loss(
+    kind: LossKind,
+    gradient: GradientKind,
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+) -> Tensor<1> {
+    let analytic = match kind {
+        LossKind::CrossEntropy => Some(Analytic::CrossEntropy),
+        LossKind::SquaredError => Some(Analytic::SquaredError),
+        LossKind::Nll => None,
+    };
+    if let (GradientKind::Analytic, Some(kind)) = (gradient, analytic) {
+        return analytic_loss(logits, targets, kind);
+    }
     match kind {
         LossKind::CrossEntropy => CrossEntropyLossConfig::new()
             .init(&logits.device())
@@ -55,7 +72,7 @@ pub fn loss(kind: LossKind, logits: Tensor<2>, targets: Tensor<1, Int>) -> Tenso
 impl Trainee {
     fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
         let logits = self.classifier.forward(batch.images);
-        let loss = loss(self.loss, logits.clone(), batch.targets.clone());
+        let loss = loss(self.loss, self.gradient, logits.clone(), batch.targets.clone());
         ClassificationOutput::new(loss, logits, batch.targets)
     }
 }

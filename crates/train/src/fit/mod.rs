@@ -3,6 +3,7 @@
 //! gradient check. Writes the run directory; draws and evaluates nothing (the caller does,
 //! after fitting), and tells its progress to a [`Reporter`](crate::Reporter) it is handed.
 
+pub(crate) mod analytic;
 pub(crate) mod checkpoint;
 pub(crate) mod epoch_log;
 pub(crate) mod gradcheck;

@@ -150,6 +150,7 @@ impl<'a> Refit<'a> {
         let model = Trainee {
             classifier: info.model.init(&autodiff),
             loss: config.train.loss,
+            gradient: config.train.gradient,
         };
         let mut learner = Learner::new(model, sgd(config).init(), schedule);
         let (reference, why) = zero_model_loss(config.train.loss, info.model.num_classes);

@@ -291,6 +291,7 @@ fn fit_epochs(
     let model = Trainee {
         classifier: info.model.init(&autodiff),
         loss: config.train.loss,
+        gradient: config.train.gradient,
     };
     let log = epoch_log(run, info, resume_at, batch_size, reporter.clone())?;
     let mut training = SupervisedTraining::new(&run.path, Arc::new(train), valid);

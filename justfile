@@ -56,7 +56,7 @@ data *args="":
 
 # Build and run every test (release mode: the end-to-end tests train real models)
 test *args="":
-    cargo build --release -p linclass
+    cargo build --release -p linclass --features ndarray
     cargo test --release --workspace {{args}}
 
 # GPU-path tests on the first wgpu adapter; installs Mesa's software Vulkan driver if no Vulkan loader is present
@@ -76,7 +76,7 @@ test-gpu *args="":
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/gpu}"
     # Mesa complains on every start without a runtime dir; give it a private one.
     if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR=$(mktemp -d); fi
-    cargo build --release -p linclass --features gpu
+    cargo build --release -p linclass --features gpu,ndarray
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
 # Seconds per epoch (median, batch 128), training and inference images/s, load time, peak and

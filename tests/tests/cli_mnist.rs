@@ -285,3 +285,38 @@ fn shipped_configs_are_found_from_any_folder() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("configs/nothing.toml"));
 }
+
+#[test]
+fn the_default_mnist_run_reaches_the_same_test_accuracy_with_either_gradient() {
+    let tmp = tempfile::tempdir().unwrap();
+    let accuracy = |gradient: &str| -> f64 {
+        let run = tmp.path().join(gradient);
+        let out = linclass(
+            &repo_root(),
+            &[
+                "train",
+                "--quiet",
+                "--set",
+                &format!("train.gradient={gradient}"),
+                "--set",
+                &format!("output.dir={}", run.display()),
+            ],
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+        let info = std::fs::read_to_string(run.join("run.toml")).unwrap();
+        assert!(
+            info.contains(&format!("gradient = \"{gradient}\"")),
+            "{info}"
+        );
+        let out = linclass(&repo_root(), &["eval", run.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", describe(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["top1"].as_f64().unwrap()
+    };
+    let (analytic, autodiff) = (accuracy("analytic"), accuracy("autodiff"));
+    assert!(analytic > 0.92, "{analytic}");
+    assert!(
+        (analytic - autodiff).abs() <= 0.0005,
+        "test accuracy {analytic} (analytic) vs {autodiff} (autodiff)"
+    );
+}

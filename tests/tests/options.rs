@@ -6,8 +6,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 use linclass::Backend;
-use linclass::LossKind;
 use linclass::loss;
+use linclass::{GradientKind, LossKind};
 use linclass::{RunDir, load_record};
 use linclass_data::mnist::{self, DIGITS, Split};
 use linclass_data::official::Expect;
@@ -174,35 +174,39 @@ fn nll_equals_cross_entropy_and_squared_error_is_the_lecture_formula() {
         &device,
     );
     let y = Tensor::<1, Int>::from_data([0i64, 1, 1], &device);
-    let ce: f32 = loss(LossKind::CrossEntropy, logits.clone(), y.clone()).into_scalar();
-    let nll: f32 = loss(LossKind::Nll, logits.clone(), y.clone()).into_scalar();
-    assert!((ce - nll).abs() < 1e-6, "{ce} vs {nll}");
-    // By hand: mean over samples of log Σ exp(s) − s_y.
-    let rows = [[2.0f64, -1.0, 0.5], [0.1, 0.2, 3.0], [-4.0, 4.0, 0.0]];
-    let expected: f64 = rows
-        .iter()
-        .zip([0usize, 1, 1])
-        .map(|(r, t)| r.iter().map(|v| v.exp()).sum::<f64>().ln() - r[t])
-        .sum::<f64>()
-        / 3.0;
-    assert!((ce as f64 - expected).abs() < 1e-5);
-    let se: f32 = loss(LossKind::SquaredError, logits, y).into_scalar();
-    let expected_se: f64 = rows
-        .iter()
-        .zip([0usize, 1, 1])
-        .map(|(r, t)| {
-            r.iter()
-                .enumerate()
-                .map(|(k, v)| (v - f64::from(k == t)).powi(2))
-                .sum::<f64>()
-                / 3.0 // mean over the 3 classes
-        })
-        .sum::<f64>()
-        / 3.0;
-    assert!(
-        (se as f64 - expected_se).abs() < 1e-4,
-        "{se} vs {expected_se}"
-    );
+    for gradient in [GradientKind::Analytic, GradientKind::Autodiff] {
+        let (logits, y) = (logits.clone(), y.clone());
+        let ce: f32 =
+            loss(LossKind::CrossEntropy, gradient, logits.clone(), y.clone()).into_scalar();
+        let nll: f32 = loss(LossKind::Nll, gradient, logits.clone(), y.clone()).into_scalar();
+        assert!((ce - nll).abs() < 1e-6, "{ce} vs {nll}");
+        // By hand: mean over samples of log Σ exp(s) − s_y.
+        let rows = [[2.0f64, -1.0, 0.5], [0.1, 0.2, 3.0], [-4.0, 4.0, 0.0]];
+        let expected: f64 = rows
+            .iter()
+            .zip([0usize, 1, 1])
+            .map(|(r, t)| r.iter().map(|v| v.exp()).sum::<f64>().ln() - r[t])
+            .sum::<f64>()
+            / 3.0;
+        assert!((ce as f64 - expected).abs() < 1e-5);
+        let se: f32 = loss(LossKind::SquaredError, gradient, logits, y).into_scalar();
+        let expected_se: f64 = rows
+            .iter()
+            .zip([0usize, 1, 1])
+            .map(|(r, t)| {
+                r.iter()
+                    .enumerate()
+                    .map(|(k, v)| (v - f64::from(k == t)).powi(2))
+                    .sum::<f64>()
+                    / 3.0 // mean over the 3 classes
+            })
+            .sum::<f64>()
+            / 3.0;
+        assert!(
+            (se as f64 - expected_se).abs() < 1e-4,
+            "{se} vs {expected_se}"
+        );
+    }
 }
 
 #[test]
@@ -344,31 +348,54 @@ fn divergence_stops_with_a_clear_error() {
 }
 
 #[test]
-fn gradcheck_errors_are_small_for_every_loss() {
-    for loss in ["cross_entropy", "nll", "squared_error"] {
-        let out = linclass(
-            &repo_root(),
-            &[
-                "gradcheck",
-                "configs/mnist.toml",
-                "--set",
-                &format!("train.loss={loss}"),
-            ],
-        );
-        assert!(out.status.success(), "{}", describe(&out));
-        let text = String::from_utf8_lossy(&out.stdout);
-        let rel: f64 = text
-            .split("largest relative error ")
+fn gradcheck_errors_are_small_for_every_loss_gradient_and_cpu_backend() {
+    let number = |text: &str, after: &str| -> f64 {
+        text.split(after)
             .nth(1)
-            .and_then(|t| t.split(',').next())
+            .and_then(|t| t.split([',', '\n']).next())
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{text}"));
-        assert!(rel < 1e-4, "{loss}: {text}");
-        assert!(text.contains(&format!("loss {loss}:")), "{text}");
-        assert!(
-            text.ends_with("pass: every relative error is under 1e-4\n"),
-            "{text}"
-        );
+            .unwrap_or_else(|| panic!("no number after '{after}' in {text}"))
+    };
+    for backend in ["cpu", "ndarray"] {
+        for loss in ["cross_entropy", "nll", "squared_error"] {
+            let out = linclass(
+                &repo_root(),
+                &[
+                    "--backend",
+                    backend,
+                    "gradcheck",
+                    "configs/mnist.toml",
+                    "--set",
+                    &format!("train.loss={loss}"),
+                    "--set",
+                    "model.init=normal",
+                ],
+            );
+            assert!(out.status.success(), "{}", describe(&out));
+            let text = String::from_utf8_lossy(&out.stdout);
+            // NLL is the cross-entropy in two steps: differentiated automatically only.
+            let paths: &[&str] = if loss == "nll" {
+                &["autodiff"]
+            } else {
+                &["analytic", "autodiff"]
+            };
+            for path in paths {
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with(&format!("loss {loss}, {path} gradient:")))
+                    .unwrap_or_else(|| panic!("{backend} {loss} {path}: {text}"));
+                assert!(number(line, "largest relative error ") < 1e-4, "{line}");
+            }
+            assert_eq!(text.contains("analytic gradient"), loss != "nll", "{text}");
+            if loss != "nll" {
+                let between = number(&text, "largest relative difference ");
+                assert!(between < 1e-4, "{backend} {loss}: {text}");
+            }
+            assert!(
+                text.ends_with("pass: every relative error is under 1e-4\n"),
+                "{text}"
+            );
+        }
     }
 }
 

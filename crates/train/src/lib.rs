@@ -65,9 +65,9 @@ mod memory;
 pub use crate::backend::Backend;
 pub use crate::cli::main as run_cli;
 pub use crate::config::{
-    BatchSize, DataConfig, ExperimentConfig, GradientKind, Keep, LearningRate, LossKind, ModelConfig,
-    NormalizeKind, OptimizerConfig, OptimizerName, OutputConfig, Schedule, SweepConfig,
-    TrainConfig,
+    BatchSize, DataConfig, ExperimentConfig, GradientKind, Keep, LearningRate, LossKind,
+    ModelConfig, NormalizeKind, OptimizerConfig, OptimizerName, OutputConfig, Schedule,
+    SweepConfig, TrainConfig,
 };
 pub use crate::fit::checkpoint::load_checkpoint_model;
 pub use crate::fit::interrupt::Interrupted;

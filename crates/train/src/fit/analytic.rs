@@ -9,6 +9,9 @@
 //! / B (a row sum). The whole loss is one node of the autodiff graph instead of the seven or
 //! so of its composition, and the CPU backend computes it in one pass over the rows.
 
+// Burn deprecates ndarray, which the project still offers; the generated dispatch names it.
+#![allow(deprecated)]
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -30,7 +33,11 @@ pub(crate) enum Analytic {
 
 /// The mean loss [1] of scores `logits` [B, C] against labels `targets` [B], whose gradient
 /// with respect to the scores is the analytic one (see the module's documentation).
-pub(crate) fn analytic_loss(logits: Tensor<2>, targets: Tensor<1, Int>, kind: Analytic) -> Tensor<1> {
+pub(crate) fn analytic_loss(
+    logits: Tensor<2>,
+    targets: Tensor<1, Int>,
+    kind: Analytic,
+) -> Tensor<1> {
     let squared = kind == Analytic::SquaredError;
     Tensor::from_dispatch(<Dispatch as AnalyticLoss>::analytic_loss(
         logits.into_dispatch(),
@@ -67,7 +74,11 @@ pub(crate) trait LossAndGradient: Backend {
 }
 
 impl AnalyticLoss for Flex {
-    fn analytic_loss(logits: FloatTensor<Self>, targets: IntTensor<Self>, squared: bool) -> FloatTensor<Self> {
+    fn analytic_loss(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        squared: bool,
+    ) -> FloatTensor<Self> {
         Self::loss_and_gradient(logits, targets, squared).0
     }
 }
@@ -112,7 +123,11 @@ fn rows(scores: &[f32], labels: &[usize], c: usize, squared: bool) -> (f32, Vec<
     let b = labels.len();
     let mut gradient = vec![0f32; b * c];
     let mut total = 0f64;
-    for ((row, out), &y) in scores.chunks_exact(c).zip(gradient.chunks_exact_mut(c)).zip(labels) {
+    for ((row, out), &y) in scores
+        .chunks_exact(c)
+        .zip(gradient.chunks_exact_mut(c))
+        .zip(labels)
+    {
         if squared {
             let scale = 2.0 / (b * c) as f32;
             for (k, (s, g)) in row.iter().zip(out.iter_mut()).enumerate() {
@@ -186,7 +201,11 @@ mod ndarray_backend {
     use burn::backend::NdArray;
 
     impl AnalyticLoss for NdArray {
-        fn analytic_loss(logits: FloatTensor<Self>, targets: IntTensor<Self>, squared: bool) -> FloatTensor<Self> {
+        fn analytic_loss(
+            logits: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+            squared: bool,
+        ) -> FloatTensor<Self> {
             composed::<Self>(logits, targets, squared).0
         }
     }
@@ -208,7 +227,11 @@ mod cube_backend {
     use burn::backend::Cube;
 
     impl AnalyticLoss for Cube {
-        fn analytic_loss(logits: FloatTensor<Self>, targets: IntTensor<Self>, squared: bool) -> FloatTensor<Self> {
+        fn analytic_loss(
+            logits: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+            squared: bool,
+        ) -> FloatTensor<Self> {
             composed::<Self>(logits, targets, squared).0
         }
     }
@@ -243,14 +266,19 @@ impl<B: Backend> Backward<B, 1> for LossBackward {
 }
 
 impl<B: Backend + LossAndGradient, C: CheckpointStrategy> AnalyticLoss for Autodiff<B, C> {
-    fn analytic_loss(logits: FloatTensor<Self>, targets: IntTensor<Self>, squared: bool) -> FloatTensor<Self> {
+    fn analytic_loss(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        squared: bool,
+    ) -> FloatTensor<Self> {
         match LossBackward
             .prepare::<C>([logits.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let (loss, gradient) = B::loss_and_gradient(logits.into_primitive(), targets, squared);
+                let (loss, gradient) =
+                    B::loss_and_gradient(logits.into_primitive(), targets, squared);
                 prep.finish(gradient, loss)
             }
             OpsKind::UnTracked(prep) => {

@@ -128,7 +128,11 @@ pub(crate) fn gradcheck(
 
 /// The largest relative difference between two sets of gradients, over every parameter.
 fn largest_difference(a: &Gradients, b: &Gradients) -> f64 {
-    let pairs = a.grad_w.iter().zip(&b.grad_w).chain(a.grad_b.iter().zip(&b.grad_b));
+    let pairs = a
+        .grad_w
+        .iter()
+        .zip(&b.grad_w)
+        .chain(a.grad_b.iter().zip(&b.grad_b));
     pairs
         .map(|(&x, &y)| {
             let (x, y) = (f64::from(x), f64::from(y));

@@ -72,7 +72,12 @@ pub fn loss(
 impl Trainee {
     fn forward_classification(&self, batch: ImageBatch) -> ClassificationOutput {
         let logits = self.classifier.forward(batch.images);
-        let loss = loss(self.loss, self.gradient, logits.clone(), batch.targets.clone());
+        let loss = loss(
+            self.loss,
+            self.gradient,
+            logits.clone(),
+            batch.targets.clone(),
+        );
         ClassificationOutput::new(loss, logits, batch.targets)
     }
 }

@@ -79,19 +79,23 @@ test-gpu *args="":
     cargo build --release -p linclass --features gpu,ndarray
     cargo test --release -p linclass-tests --features gpu --test gpu {{args}}
 
-# Seconds per epoch (median, batch 128), training and inference images/s, load time, peak and
-# anonymous memory for MNIST, CIFAR-10 (random pixels in the official layout when its files are
-# absent) and 1000-class 64×64 downsampled ImageNet (random archives written to
-# bench-out/imagenet64-synthetic, read through the memory-mapped cache), per CPU backend; then
-# JPEG decoding into 32×32 and 64×64, full vs reduced-size (photo-sized JPEGs it writes)
+# Seconds per epoch (median), training and inference images/s, load time, peak and anonymous
+# memory for MNIST at batch 128, 1 (online SGD) and full, CIFAR-10 (random pixels in the official
+# layout when its files are absent) and 1000-class 64×64 downsampled ImageNet (random archives
+# written to bench-out/imagenet64-synthetic, read through the memory-mapped cache), per CPU
+# backend and gradient (analytic, autodiff); then JPEG decoding into 32×32 and 64×64, full vs
+# reduced-size (photo-sized JPEGs it writes)
 bench *args="":
     cargo build --release -p linclass --features ndarray
     mkdir -p bench-out
-    for b in cpu ndarray; do \
-        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/mnist.toml --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
-        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/cifar10.toml --synthetic --set train.epochs=11 --csv bench-out/bench.csv {{args}} && \
-        {{cargo_release}} --features ndarray -- --backend $b bench --config configs/imagenet64.toml --synthetic --set data.dir=bench-out/imagenet64-synthetic --set train.epochs=3 --csv bench-out/bench.csv {{args}}; \
-    done
+    for b in cpu ndarray; do for g in analytic autodiff; do \
+        run="{{cargo_release}} --features ndarray -- --backend $b bench --csv bench-out/bench.csv --set train.gradient=$g"; \
+        $run --config configs/mnist.toml --set train.epochs=11 {{args}} && \
+        $run --config configs/mnist.toml --set train.epochs=3 --set train.batch_size=1 {{args}} && \
+        $run --config configs/mnist.toml --set train.epochs=11 --set train.batch_size=full {{args}} && \
+        $run --config configs/cifar10.toml --synthetic --set train.epochs=11 {{args}} && \
+        $run --config configs/imagenet64.toml --synthetic --set data.dir=bench-out/imagenet64-synthetic --set train.epochs=3 {{args}} || exit 1; \
+    done; done
     {{cargo_release}} --features ndarray -- bench-decode
 
 # `just bench`, then the same work in NumPy and PyTorch (in a virtualenv) on the same data: one run, side by side

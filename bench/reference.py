@@ -3,7 +3,9 @@
 inputs scaled to [0, 1], shuffled each epoch) in NumPy and, when it is installed, in PyTorch.
 Prints one line per measurement in the format of `linclass bench`:
 
-    BENCH backend=<b> dataset=<d> epoch_s=<x> train_img_s=<t> infer_img_s=<y> load_s=<z> peak_rss_mb=<m> anon_peak_mb=<a>
+    BENCH backend=<b> dataset=<d> batch=<n> epoch_s=<x> train_img_s=<t> infer_img_s=<y> load_s=<z> peak_rss_mb=<m> anon_peak_mb=<a>
+
+MNIST runs at each of --batches (128, 1 and full by default; 3 epochs at batch 1); the others at 128.
 
 (anon_peak_mb is the anonymous memory at the end: the data, read into memory, included.)
 """
@@ -144,7 +146,7 @@ def torch_run(x_u8, y, xt_u8, epochs, batch, lr, classes):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=11)
-    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--batches", default="128,1,full", help="MNIST's batch sizes: numbers or full")
     args = ap.parse_args()
     for dataset in ["mnist", "cifar10", "imagenet64"]:
         start = time.perf_counter()
@@ -170,15 +172,18 @@ def main():
             runs.append(("pytorch", torch_run))
         except ImportError:
             print("pytorch is not installed: only the NumPy reference runs", file=sys.stderr)
+        batches = args.batches.split(",") if dataset == "mnist" else ["128"]
         for backend, fn in runs:
-            epoch_s, infer = fn(x, y, xt, epochs, args.batch, lr, classes)
-            print(
-                f"BENCH backend={backend} dataset={name} epoch_s={epoch_s:.4f} "
-                f"train_img_s={len(x) / epoch_s:.0f} infer_img_s={infer:.0f} load_s={load_s:.3f} "
-                f"peak_rss_mb={peak_rss_mb():.1f} anon_peak_mb={anon_mb():.1f}",
-                flush=True,
-            )
-
+            for batch in batches:
+                size = len(x) if batch == "full" else int(batch)
+                n_epochs = 3 if size == 1 else epochs
+                epoch_s, infer = fn(x, y, xt, n_epochs, size, lr, classes)
+                print(
+                    f"BENCH backend={backend} dataset={name} batch={batch} epoch_s={epoch_s:.4f} "
+                    f"train_img_s={len(x) / epoch_s:.0f} infer_img_s={infer:.0f} load_s={load_s:.3f} "
+                    f"peak_rss_mb={peak_rss_mb():.1f} anon_peak_mb={anon_mb():.1f}",
+                    flush=True,
+                )
 
 if __name__ == "__main__":
     main()

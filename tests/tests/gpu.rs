@@ -108,3 +108,34 @@ fn a_cpu_record_predicts_the_same_on_the_gpu() {
     let (gpu, cpu) = logits_both_ways(&run);
     assert_close(&gpu, &cpu);
 }
+
+#[test]
+fn both_gradient_paths_pass_gradcheck_on_the_gpu() {
+    for loss in ["cross_entropy", "squared_error"] {
+        let out = linclass(
+            &repo_root(),
+            &[
+                "--backend",
+                "gpu",
+                "gradcheck",
+                "--set",
+                &format!("train.loss={loss}"),
+                "--set",
+                "model.init=normal",
+            ],
+        );
+        assert!(out.status.success(), "{}", describe(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for path in ["analytic", "autodiff"] {
+            assert!(
+                text.contains(&format!("loss {loss}, {path} gradient:")),
+                "{text}"
+            );
+        }
+        assert!(text.contains("largest relative difference"), "{text}");
+        assert!(
+            text.ends_with("pass: every relative error is under 1e-4\n"),
+            "{text}"
+        );
+    }
+}

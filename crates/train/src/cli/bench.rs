@@ -102,6 +102,10 @@ impl AnonPeak {
 pub(crate) struct BenchLine {
     pub backend: String,
     pub dataset: String,
+    /// `train.gradient`: analytic or autodiff.
+    pub gradient: String,
+    /// `train.batch_size`: a number or `full`.
+    pub batch: String,
     pub epoch_s: f64,
     pub train_img_s: f64,
     pub infer_img_s: f64,
@@ -115,9 +119,11 @@ pub(crate) struct BenchLine {
 impl BenchLine {
     pub(crate) fn line(&self) -> String {
         format!(
-            "BENCH backend={} dataset={} epoch_s={:.4} train_img_s={:.0} infer_img_s={:.0} load_s={:.3} peak_rss_mb={:.1} anon_peak_mb={:.1} data_mb={:.1} mapped={}",
+            "BENCH backend={} dataset={} gradient={} batch={} epoch_s={:.4} train_img_s={:.0} infer_img_s={:.0} load_s={:.3} peak_rss_mb={:.1} anon_peak_mb={:.1} data_mb={:.1} mapped={}",
             self.backend,
             self.dataset,
+            self.gradient,
+            self.batch,
             self.epoch_s,
             self.train_img_s,
             self.infer_img_s,
@@ -129,13 +135,15 @@ impl BenchLine {
         )
     }
 
-    pub(crate) const CSV_HEADER: &'static str = "backend,dataset,epoch_s,train_img_s,infer_img_s,load_s,peak_rss_mb,anon_peak_mb,data_mb,mapped";
+    pub(crate) const CSV_HEADER: &'static str = "backend,dataset,gradient,batch,epoch_s,train_img_s,infer_img_s,load_s,peak_rss_mb,anon_peak_mb,data_mb,mapped";
 
     pub(crate) fn csv_row(&self) -> String {
         format!(
-            "{},{},{:.4},{:.0},{:.0},{:.3},{:.1},{:.1},{:.1},{}",
+            "{},{},{},{},{:.4},{:.0},{:.0},{:.3},{:.1},{:.1},{:.1},{}",
             self.backend,
             self.dataset,
+            self.gradient,
+            self.batch,
             self.epoch_s,
             self.train_img_s,
             self.infer_img_s,
@@ -296,9 +304,12 @@ fn run(
             }
         }
     }
+    let gradient = toml::Value::try_from(config.train.gradient)?;
     let line = BenchLine {
         backend: backend.name().to_string(),
         dataset,
+        gradient: gradient.as_str().unwrap_or_default().to_string(),
+        batch: config.train.batch_size.to_string(),
         epoch_s,
         train_img_s: images as f64 / train_pass_s,
         infer_img_s,

@@ -98,7 +98,6 @@ impl LossAndGradient for Flex {
         let scores = logits.to_contiguous();
         let scores = scores.as_slice::<f32>().unwrap_or_default();
         let (loss, gradient) = rows(scores, &labels, c, squared);
-        let _ = b;
         (
             Self::float_from_data(TensorData::new(vec![loss], [1]), &device),
             Self::float_from_data(TensorData::new(gradient, [b, c]), &device),

@@ -194,57 +194,35 @@ fn composed<B: Backend>(
     (loss, gradient)
 }
 
+/// A backend without a hand-written pass: the forward composed of its own operations.
+macro_rules! composed_backend {
+    ($backend:ty) => {
+        impl AnalyticLoss for $backend {
+            fn analytic_loss(
+                logits: FloatTensor<Self>,
+                targets: IntTensor<Self>,
+                squared: bool,
+            ) -> FloatTensor<Self> {
+                composed::<Self>(logits, targets, squared).0
+            }
+        }
+
+        impl LossAndGradient for $backend {
+            fn loss_and_gradient(
+                logits: FloatTensor<Self>,
+                targets: IntTensor<Self>,
+                squared: bool,
+            ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+                composed::<Self>(logits, targets, squared)
+            }
+        }
+    };
+}
+
 #[cfg(feature = "ndarray")]
-mod ndarray_backend {
-    use super::*;
-    use burn::backend::NdArray;
-
-    impl AnalyticLoss for NdArray {
-        fn analytic_loss(
-            logits: FloatTensor<Self>,
-            targets: IntTensor<Self>,
-            squared: bool,
-        ) -> FloatTensor<Self> {
-            composed::<Self>(logits, targets, squared).0
-        }
-    }
-
-    impl LossAndGradient for NdArray {
-        fn loss_and_gradient(
-            logits: FloatTensor<Self>,
-            targets: IntTensor<Self>,
-            squared: bool,
-        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-            composed::<Self>(logits, targets, squared)
-        }
-    }
-}
-
+composed_backend!(burn::backend::NdArray);
 #[cfg(feature = "gpu")]
-mod cube_backend {
-    use super::*;
-    use burn::backend::Cube;
-
-    impl AnalyticLoss for Cube {
-        fn analytic_loss(
-            logits: FloatTensor<Self>,
-            targets: IntTensor<Self>,
-            squared: bool,
-        ) -> FloatTensor<Self> {
-            composed::<Self>(logits, targets, squared).0
-        }
-    }
-
-    impl LossAndGradient for Cube {
-        fn loss_and_gradient(
-            logits: FloatTensor<Self>,
-            targets: IntTensor<Self>,
-            squared: bool,
-        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-            composed::<Self>(logits, targets, squared)
-        }
-    }
-}
+composed_backend!(burn::backend::Cube);
 
 /// The backward step: the kept gradient [B, C], scaled by the incoming gradient of the loss.
 #[derive(Debug)]

@@ -79,7 +79,8 @@ impl AnalyticLoss for Flex {
         targets: IntTensor<Self>,
         squared: bool,
     ) -> FloatTensor<Self> {
-        Self::loss_and_gradient(logits, targets, squared).0
+        // No gradient is asked for (validation, evaluation): none is kept.
+        flex_pass(logits, targets, squared, false).0
     }
 }
 
@@ -89,20 +90,32 @@ impl LossAndGradient for Flex {
         targets: IntTensor<Self>,
         squared: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let [b, c] = dims2(&logits.shape());
-        if logits.dtype() != burn::tensor::DType::F32 {
-            return composed::<Self>(logits, targets, squared);
-        }
-        let device = logits.device();
-        let labels = labels(targets.into_data());
-        let scores = logits.to_contiguous();
-        let scores = scores.as_slice::<f32>().unwrap_or_default();
-        let (loss, gradient) = rows(scores, &labels, c, squared);
-        (
-            Self::float_from_data(TensorData::new(vec![loss], [1]), &device),
-            Self::float_from_data(TensorData::new(gradient, [b, c]), &device),
-        )
+        flex_pass(logits, targets, squared, true)
     }
+}
+
+/// The loss on flex in one pass over the rows, with the gradient when `keep` (else an empty
+/// tensor).
+fn flex_pass(
+    logits: FloatTensor<Flex>,
+    targets: IntTensor<Flex>,
+    squared: bool,
+    keep: bool,
+) -> (FloatTensor<Flex>, FloatTensor<Flex>) {
+    let [b, c] = dims2(&logits.shape());
+    if logits.dtype() != burn::tensor::DType::F32 {
+        return composed::<Flex>(logits, targets, squared);
+    }
+    let device = logits.device();
+    let labels = labels(targets.into_data());
+    let scores = logits.to_contiguous();
+    let scores = scores.as_slice::<f32>().unwrap_or_default();
+    let (loss, gradient) = rows(scores, &labels, c, squared, keep);
+    let rows_kept = if keep { b } else { 0 };
+    (
+        Flex::float_from_data(TensorData::new(vec![loss], [1]), &device),
+        Flex::float_from_data(TensorData::new(gradient, [rows_kept, c]), &device),
+    )
 }
 
 /// The labels of a batch as indices.
@@ -115,18 +128,16 @@ fn labels(data: TensorData) -> Vec<usize> {
         .collect()
 }
 
-/// The loss and the gradient of a batch of `c` scores per row, in one pass over the rows: for
-/// the cross-entropy each row's maximum, log-sum-exp, loss and softmax minus the one-hot
-/// label; in f64 where it sums.
-fn rows(scores: &[f32], labels: &[usize], c: usize, squared: bool) -> (f32, Vec<f32>) {
+/// The loss and (with `keep`) the gradient of a batch of `c` scores per row, in one pass over
+/// the rows: for the cross-entropy each row's maximum, log-sum-exp, loss and softmax minus the
+/// one-hot label; in f64 where it sums.
+fn rows(scores: &[f32], labels: &[usize], c: usize, squared: bool, keep: bool) -> (f32, Vec<f32>) {
     let b = labels.len();
-    let mut gradient = vec![0f32; b * c];
+    // Without `keep`, one row of scratch serves every row and nothing is returned.
+    let mut gradient = vec![0f32; if keep { b * c } else { c }];
     let mut total = 0f64;
-    for ((row, out), &y) in scores
-        .chunks_exact(c)
-        .zip(gradient.chunks_exact_mut(c))
-        .zip(labels)
-    {
+    for (i, (row, &y)) in scores.chunks_exact(c).zip(labels).enumerate() {
+        let out = &mut gradient[if keep { i * c } else { 0 }..][..c];
         if squared {
             let scale = 2.0 / (b * c) as f32;
             for (k, (s, g)) in row.iter().zip(out.iter_mut()).enumerate() {
@@ -148,6 +159,9 @@ fn rows(scores: &[f32], labels: &[usize], c: usize, squared: bool) -> (f32, Vec<
             *g *= scale;
         }
         out[y.min(c - 1)] -= 1.0 / b as f32;
+    }
+    if !keep {
+        gradient.clear();
     }
     let entries = if squared { b * c } else { b };
     ((total / entries.max(1) as f64) as f32, gradient)

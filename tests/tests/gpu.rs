@@ -25,6 +25,11 @@ fn train(run: &Path, backend: &str) {
             "train.batch_size=10",
             "--set",
             "optimizer.lr=0.1",
+            // The SGD step with momentum and weight decay, on both backends.
+            "--set",
+            "optimizer.momentum=0.5",
+            "--set",
+            "optimizer.weight_decay=1e-4",
             "--set",
             &format!("output.dir={}", run.display()),
         ],

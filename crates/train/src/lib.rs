@@ -74,6 +74,7 @@ pub use crate::fit::interrupt::Interrupted;
 pub use crate::fit::learner::loss;
 pub use crate::fit::reporter::{Reporter, Silent};
 pub use crate::fit::resume::resume;
+pub use crate::fit::sgd::{OnePassSgd, Velocity};
 pub use crate::fit::train::{Trained, train};
 pub use crate::infer::classifier::{Classifier, Ranked};
 pub use crate::infer::export::{ExportFormat, export};

@@ -8,9 +8,6 @@ use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::SgdConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
@@ -19,6 +16,7 @@ use linclass_model::LinearClassifier;
 
 use crate::config::{ExperimentConfig, GradientKind, LossKind, Schedule};
 use crate::fit::analytic::{Analytic, analytic_loss};
+use crate::fit::sgd::OnePassSgd;
 
 /// The classifier as the learner sees it: a train step (forward, loss, backward) and an
 /// inference step (forward, loss).
@@ -101,22 +99,13 @@ impl InferenceStep for Trainee {
     }
 }
 
-/// Burn's SGD built from the `[optimizer]` section (momentum without dampening, as in
-/// PyTorch; weight decay as an L2 term added to the gradient).
-pub(crate) fn sgd(config: &ExperimentConfig) -> SgdConfig {
-    let o = &config.optimizer;
-    let mut sgd = SgdConfig::new();
-    if o.momentum > 0.0 {
-        sgd = sgd.with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(o.momentum)
-                .with_dampening(0.0),
-        ));
+/// SGD from the `[optimizer]` section (momentum without dampening, as in PyTorch; weight decay
+/// as an L2 term added to the gradient), one pass over each parameter.
+pub(crate) fn sgd(config: &ExperimentConfig) -> OnePassSgd {
+    OnePassSgd {
+        momentum: config.optimizer.momentum,
+        weight_decay: config.optimizer.weight_decay,
     }
-    if o.weight_decay > 0.0 {
-        sgd = sgd.with_weight_decay(Some(WeightDecayConfig::new(o.weight_decay as f32)));
-    }
-    sgd
 }
 
 /// The learning-rate schedule, stepped once per gradient step by the learner.

@@ -13,5 +13,6 @@ pub(crate) mod metrics;
 pub(crate) mod refit;
 pub(crate) mod reporter;
 pub(crate) mod resume;
+pub(crate) mod sgd;
 pub(crate) mod sweep;
 pub(crate) mod train;

@@ -323,3 +323,20 @@ pub fn jpeg_with_orientation(img: &image::RgbImage, orientation: u16) -> Vec<u8>
     .unwrap();
     out
 }
+
+/// Debian's Chromium, for the tests that check pages in a browser (CI installs it). Without it
+/// such a test has nothing to check: it says so and returns `None`, or, with `CI` set, fails.
+pub fn chromium() -> Option<PathBuf> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed, and CI is set: install Debian's chromium"
+        );
+        eprintln!("chromium is not installed: the page was not checked in a browser");
+    }
+    found
+}

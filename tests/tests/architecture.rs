@@ -20,11 +20,17 @@ const TRAIN_LAYERS: &[(&str, u8)] = &[
     ("fit", 3),
     ("infer", 3),
     ("inspect", 3),
-    ("cli", 4),
+    ("serve", 4),
+    ("cli", 5),
 ];
 
 /// Outside crates that only one layer uses: progress bars are the face's, charts `inspect`'s.
-const ONLY_IN: &[(&str, &str)] = &[("indicatif", "cli"), ("plotters", "inspect")];
+const ONLY_IN: &[(&str, &str)] = &[
+    ("indicatif", "cli"),
+    ("plotters", "inspect"),
+    ("axum", "serve"),
+    ("tower_http", "serve"),
+];
 
 /// One `crate::…` path in a source file, resolved to the module it names.
 #[derive(Debug, Clone)]

@@ -250,13 +250,9 @@ fn mnist_templates_curves_confusion_and_report() {
 }
 
 /// Loads the page in headless Chromium and checks the screenshot shows it. CI installs
-/// Debian's chromium; without it this part has nothing to check and says so.
+/// Debian's chromium; without it this part has nothing to check and says so (fails with `CI`).
 fn screenshot_in_chromium(page: &Path, tmp: &Path) {
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let Some(chromium) = chromium else {
-        eprintln!("chromium is not installed: the report was not checked in a browser");
+    let Some(chromium) = linclass_tests::chromium() else {
         return;
     };
     let shot = tmp.join("report.png");

@@ -81,18 +81,26 @@ pub fn prepare_digit(img: DynamicImage) -> PreparedDigit {
     PreparedDigit { pixels, steps }
 }
 
-/// Decodes an image file for [`prepare_digit`]: as a viewer shows it (EXIF orientation
-/// applied), a large JPEG decoded at a reduced scale that keeps at least 512 pixels across.
+/// Decodes an image file for [`prepare_digit`] (see [`decode_digit`]).
 ///
-/// Errors: as [`decode_upright`](crate::decode::decode_upright).
+/// Errors: the file is a folder or cannot be read, or as [`decode_digit`].
 pub fn open_digit(path: &Path) -> Result<DynamicImage> {
     if path.is_dir() {
         return Err(DataError::format(path, "is a folder, not an image file"));
     }
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    match decode_jpeg(&bytes, Some([256, 256]), path)? {
+    decode_digit(&bytes, path)
+}
+
+/// Decodes an encoded image for [`prepare_digit`]: as a viewer shows it (EXIF orientation
+/// applied), a large JPEG decoded at a reduced scale that keeps at least 512 pixels across.
+/// `path` names it in errors.
+///
+/// Errors: as [`decode_upright`](crate::decode::decode_upright).
+pub fn decode_digit(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
+    match decode_jpeg(bytes, Some([256, 256]), path)? {
         Some(img) => Ok(img),
-        None => decode_upright(&bytes, path),
+        None => decode_upright(bytes, path),
     }
 }
 

@@ -49,6 +49,8 @@ pub(crate) use say;
 
 // The face.
 mod cli;
+// A run behind HTTP: the page and the API.
+mod serve;
 // What a program uses: training, looking at a run, using a run.
 mod fit;
 mod infer;
@@ -77,6 +79,7 @@ pub use crate::fit::resume::resume;
 pub use crate::fit::sgd::{OnePassSgd, Velocity};
 pub use crate::fit::train::{Trained, train};
 pub use crate::infer::classifier::{Classifier, Ranked};
+pub use crate::infer::evidence::ClassEvidence;
 pub use crate::infer::export::{ExportFormat, export};
 pub use crate::infer::input::{Input, Preparation};
 pub use crate::inspect::evaluation::{ClassResult, ConfusedPair, Evaluation, evaluate};

@@ -69,6 +69,9 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// Classify image files (PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA, QOI) with a run's model.
     Predict(PredictArgs),
+    /// Serve runs over HTTP: a page to draw on or drop a photo into that shows why each class
+    /// got its score, and an inference API (KServe v2, predict and explain routes, /metrics).
+    Serve(ServeArgs),
     /// Write the class templates (rows of W as images): a grid and one PNG per class.
     Templates(TemplatesArgs),
     /// Write a self-contained HTML report of a run (RUN/report.html).
@@ -143,6 +146,25 @@ pub(crate) struct PredictArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// Run directories to serve (`output.dir` of trainings), each named by its directory.
+    #[arg(required = true)]
+    pub(crate) runs: Vec<PathBuf>,
+    /// Address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 every network.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// Largest request body in bytes (a larger one gets 413).
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
+    pub(crate) max_body: usize,
+    /// Longest a request may take in seconds (a longer one gets 408).
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub(crate) timeout: f64,
+    /// Log every request on stderr.
+    #[arg(long)]
+    pub(crate) log: bool,
 }
 
 #[derive(clap::Args, Debug)]

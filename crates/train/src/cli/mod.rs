@@ -8,6 +8,7 @@ mod bench;
 mod data;
 mod infer;
 mod inspect;
+mod serve;
 mod sweep;
 mod terminal;
 mod train;
@@ -51,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::train(args, backend),
         Command::Eval(args) => inspect::eval(args, backend),
         Command::Predict(args) => infer::predict(args, backend),
+        Command::Serve(args) => serve::serve(args, backend),
         Command::Templates(args) => inspect::templates(args, backend),
         Command::Report { run } => inspect::report(&run, backend),
         Command::Export(args) => infer::export(args, backend),

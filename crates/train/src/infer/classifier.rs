@@ -15,6 +15,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{Result, bail};
 use burn::prelude::*;
@@ -23,6 +24,7 @@ use linclass_data::normalize::Normalization;
 use linclass_model::LinearClassifier;
 use serde::Serialize;
 
+use crate::infer::evidence::{ClassEvidence, Rows, evidence};
 use crate::infer::input::{Input, Inputs, Preparation};
 use crate::logits::{softmax, top_classes};
 use crate::run::dir::RunDir;
@@ -49,6 +51,8 @@ pub struct Classifier {
     info: RunInfo,
     device: Device,
     inputs: Inputs,
+    /// W and b as plain rows, read at the first explanation.
+    rows: OnceLock<Rows>,
 }
 
 impl Classifier {
@@ -68,6 +72,7 @@ impl Classifier {
     pub fn new(model: LinearClassifier, info: RunInfo, device: &Device) -> Self {
         Self {
             inputs: Inputs::auto(&info),
+            rows: OnceLock::new(),
             model,
             info,
             device: device.clone(),
@@ -161,6 +166,19 @@ impl Classifier {
         self.inputs.of_file(file)
     }
 
+    /// An encoded image (a file's bytes: format from the content) as the model reads it,
+    /// decoded exactly as [`Classifier::input_file`] decodes a file; `name` names it in errors.
+    ///
+    /// Errors: not an image of a supported format, or damaged.
+    pub fn input_bytes(&self, bytes: &[u8], name: &Path) -> Result<Input> {
+        self.inputs.of_bytes(bytes, name)
+    }
+
+    /// How this classifier turns pictures into inputs (to vary per picture).
+    pub(crate) fn inputs(&self) -> Inputs {
+        self.inputs
+    }
+
     /// All classes of each image given as raw pixels already in the model's shape: N images of
     /// [channels, height, width] u8 values each, channel-major (N = `pixels.len()` / (C·H·W)).
     /// They are normalized as in training, not inverted.
@@ -177,15 +195,39 @@ impl Classifier {
     /// Errors: `pixels.len()` is not a multiple of C·H·W.
     pub fn logits(&self, pixels: &[u8]) -> Result<Vec<f32>> {
         self.check_len(pixels.len())?;
-        let dim = self.input_dim();
         let affine = self.info.normalization.affine();
-        let n = pixels.len() / dim;
+        Ok(self.scores(pixels, |image, inputs| {
+            Normalization::extend(&affine, image, inputs)
+        }))
+    }
+
+    /// The class scores of images given as values in [0, 1] (pixels / 255, as torchvision's
+    /// `ToTensor` gives them) in the model's shape: N × C values, row-major.
+    ///
+    /// Errors: `values.len()` is not a multiple of C·H·W.
+    pub fn logits_unit(&self, values: &[f32]) -> Result<Vec<f32>> {
+        self.check_len(values.len())?;
+        let affine = self.info.normalization.affine();
+        let plane = self.input_shape()[1] * self.input_shape()[2];
+        Ok(self.scores(values, |image, inputs| {
+            for (channel, values) in image.chunks(plane).enumerate() {
+                let (a, b) = affine[channel];
+                inputs.extend(values.iter().map(|v| a * 255.0 * v + b));
+            }
+        }))
+    }
+
+    /// The scores of the images in `values` (C·H·W each), normalized by `normalize` (one image
+    /// appended to the buffer), in forward passes of at most [`CHUNK`] images.
+    fn scores<T>(&self, values: &[T], normalize: impl Fn(&[T], &mut Vec<f32>)) -> Vec<f32> {
+        let dim = self.input_dim();
+        let n = values.len() / dim;
         let mut out = Vec::with_capacity(n * self.classes().len());
         let mut inputs = Vec::with_capacity(CHUNK.min(n) * dim);
-        for chunk in pixels.chunks(CHUNK * dim) {
+        for chunk in values.chunks(CHUNK * dim) {
             inputs.clear();
             for image in chunk.chunks_exact(dim) {
-                Normalization::extend(&affine, image, &mut inputs);
+                normalize(image, &mut inputs);
             }
             let rows = chunk.len() / dim;
             let x =
@@ -193,7 +235,33 @@ impl Classifier {
             let scores = self.model.forward(x).into_data().convert::<f32>();
             out.extend_from_slice(scores.as_slice::<f32>().expect("f32 logits"));
         }
-        Ok(out)
+        out
+    }
+
+    /// Why one image (raw pixels in the model's shape, as [`Classifier::classify_pixels`]
+    /// takes them) got its scores: for each class in `classes` (label numbers), its template
+    /// W_c, its evidence W_c ⊙ x over the normalized input, and the sum that with the bias
+    /// makes its score (see [`ClassEvidence`]).
+    ///
+    /// Errors: `pixels` is not one image of the model's shape, or a class number is out of
+    /// range.
+    pub fn explain(&self, pixels: &[u8], classes: &[usize]) -> Result<Vec<ClassEvidence>> {
+        let dim = self.input_dim();
+        let names = self.classes();
+        if pixels.len() != dim {
+            bail!("expected one image of {dim} values, got {}", pixels.len());
+        }
+        if let Some(&bad) = classes.iter().find(|&&c| c >= names.len()) {
+            bail!(
+                "class {bad} does not exist: the model has classes 0 to {}",
+                names.len() - 1
+            );
+        }
+        let scores = self.logits(pixels)?;
+        let mut x = Vec::with_capacity(dim);
+        Normalization::extend(&self.info.normalization.affine(), pixels, &mut x);
+        let rows = self.rows.get_or_init(|| Rows::of(&self.model));
+        Ok(evidence(rows, &x, &scores, names, classes))
     }
 
     fn input_dim(&self) -> usize {

@@ -8,8 +8,10 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use image::DynamicImage;
 use linclass_data::DatasetKind;
-use linclass_data::decode::{convert_image, decode_image, over_white};
-use linclass_data::prepare::{MNIST_SIDE, has_light_background, open_digit, prepare_digit};
+use linclass_data::decode::{convert_image, decode_bytes, decode_image, over_white};
+use linclass_data::prepare::{
+    MNIST_SIDE, decode_digit, has_light_background, open_digit, prepare_digit,
+};
 use serde::Serialize;
 
 use crate::run::info::RunInfo;
@@ -81,6 +83,11 @@ impl Inputs {
         })
     }
 
+    /// Whether the run was trained on MNIST's digits (`auto` prepares pictures as digits).
+    pub(crate) fn digits(&self) -> bool {
+        self.digits
+    }
+
     /// Whether pictures may be prepared as digits: always with `digit`, for a digit run with
     /// `auto`.
     fn may_prepare(&self) -> bool {
@@ -129,6 +136,17 @@ impl Inputs {
             return Ok(self.inverted(decode_image(file, self.shape)?));
         }
         Ok(self.of_image(&open_digit(file)?))
+    }
+
+    /// An encoded image (a file's bytes) as the model reads it, decoded as [`Inputs::of_file`]
+    /// decodes a file; `name` names it in errors.
+    ///
+    /// Errors: not an image of a supported format, or damaged.
+    pub(crate) fn of_bytes(&self, bytes: &[u8], name: &Path) -> Result<Input> {
+        if !self.may_prepare() {
+            return Ok(self.inverted(decode_bytes(bytes, self.shape, name)?));
+        }
+        Ok(self.of_image(&decode_digit(bytes, name)?))
     }
 
     fn inverted(&self, mut pixels: Vec<u8>) -> Input {

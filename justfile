@@ -30,6 +30,14 @@ eval run *args="":
 predict run +args:
     {{cargo_release}} -- predict {{run}} {{args}}
 
+# Serve runs over HTTP (the page at http://127.0.0.1:8080/ and the API): just serve RUN... [--addr HOST:PORT]
+serve +args:
+    {{cargo_release}} -- serve {{args}}
+
+# The server under load on 127.0.0.1 (requests/s, p50/p99 latency, answers counted): just bench-serve [RUN...]
+bench-serve *args="":
+    {{cargo_release}} -- bench-serve {{args}}
+
 # Class templates of a run as pictures: just templates RUN [--out DIR]
 templates run *args="":
     {{cargo_release}} -- templates {{run}} {{args}}

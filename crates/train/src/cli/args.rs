@@ -72,6 +72,9 @@ pub(crate) enum Command {
     /// Serve runs over HTTP: a page to draw on or drop a photo into that shows why each class
     /// got its score, and an inference API (KServe v2, predict and explain routes, /metrics).
     Serve(ServeArgs),
+    /// Measure `serve` under load on 127.0.0.1: requests/s and latency per concurrency, and
+    /// every answer counted with one bad request in ten.
+    BenchServe(BenchServeArgs),
     /// Write the class templates (rows of W as images): a grid and one PNG per class.
     Templates(TemplatesArgs),
     /// Write a self-contained HTML report of a run (RUN/report.html).
@@ -165,6 +168,19 @@ pub(crate) struct ServeArgs {
     /// Log every request on stderr.
     #[arg(long)]
     pub(crate) log: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct BenchServeArgs {
+    /// Run directories to serve (default: MNIST and CIFAR-10 on random pixels, trained for
+    /// the purpose).
+    pub(crate) runs: Vec<PathBuf>,
+    /// Requests kept in flight, one measurement each.
+    #[arg(long = "concurrency", default_values_t = [1usize, 8, 64])]
+    pub(crate) concurrency: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    pub(crate) seconds: f64,
 }
 
 #[derive(clap::Args, Debug)]

@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => inspect::eval(args, backend),
         Command::Predict(args) => infer::predict(args, backend),
         Command::Serve(args) => serve::serve(args, backend),
+        Command::BenchServe(args) => serve::bench_serve(args, backend),
         Command::Templates(args) => inspect::templates(args, backend),
         Command::Report { run } => inspect::report(&run, backend),
         Command::Export(args) => infer::export(args, backend),

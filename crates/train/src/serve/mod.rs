@@ -9,11 +9,14 @@
 //!   or a multipart upload, answered as `predict --json` answers, or with the evidence.
 //! - `/metrics`: requests, errors and latency per route, in Prometheus's text format.
 //!
+//! - `load`: the load generator of `bench-serve`.
+//!
 //! Every error is a 4xx with `{"error": "…"}`; the work of one request (decoding, scoring) runs on
 //! tokio's blocking threads, so a large photo does not hold up the others.
 
 pub(crate) mod api;
 pub(crate) mod kserve;
+pub(crate) mod load;
 pub(crate) mod metrics;
 pub(crate) mod models;
 pub(crate) mod page;

@@ -87,7 +87,7 @@ impl Models {
 }
 
 /// A run's name: its directory's name (of the path as given, or as resolved for `.`).
-fn name_of(run: &Path) -> Result<String> {
+pub(crate) fn name_of(run: &Path) -> Result<String> {
     let resolved = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
     let Some(name) = resolved.file_name().and_then(|n| n.to_str()) else {
         bail!(

@@ -35,7 +35,7 @@ fn invocations() -> Vec<Vec<String>> {
             "train" => vec![vec!["cpu"], vec!["ndarray"], vec!["gpu"]],
             "resume" => vec![vec!["runs/x", "cpu"], vec!["runs/x", "gpu"]],
             "install" => vec![vec!["cpu"], vec!["gpu"]],
-            "eval" | "templates" | "report" | "export" => vec![vec!["runs/x"]],
+            "eval" | "templates" | "report" | "export" | "serve" => vec![vec!["runs/x"]],
             "predict" => vec![vec!["runs/x", "a.png"]],
             _ => vec![vec![]],
         };

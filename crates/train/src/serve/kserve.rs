@@ -155,38 +155,10 @@ async fn infer(
 /// The logits [N × classes] of the input tensor.
 fn scores(served: &Served, input: &RequestInput) -> Result<Vec<f32>, ApiError> {
     let classifier = &served.classifier;
-    let [c, h, w] = classifier.input_shape();
-    let expected = || {
-        format!(
-            "input {:?}: expected UINT8 or FP32 of shape [N, {c}, {h}, {w}] (channel-major) or BYTES of shape [N] (encoded images in base64)",
-            input.name
-        )
-    };
-    let shape = &input.shape;
-    let images = match (input.datatype.as_str(), shape.as_slice()) {
-        ("BYTES", &[n]) if n >= 0 => n as usize,
-        ("UINT8" | "FP32", &[n, cc, hh, ww])
-            if n >= 0 && [cc, hh, ww] == [c, h, w].map(|v| v as i64) =>
-        {
-            n as usize
-        }
-        ("UINT8" | "FP32", &[cc, hh, ww]) if [cc, hh, ww] == [c, h, w].map(|v| v as i64) => 1,
-        ("UINT8" | "FP32" | "BYTES", _) => {
-            return Err(ApiError::bad(format!(
-                "{}; got shape {shape:?}",
-                expected()
-            )));
-        }
-        (other, _) => {
-            return Err(ApiError::bad(format!(
-                "{}; got datatype {other}",
-                expected()
-            )));
-        }
-    };
+    let images = images(input, classifier.input_shape())?;
     let mut values = Vec::new();
     flatten(&input.data, &mut values);
-    let dim = c * h * w;
+    let dim: usize = classifier.input_shape().iter().product();
     let count = if input.datatype == "BYTES" {
         images
     } else {
@@ -194,62 +166,94 @@ fn scores(served: &Served, input: &RequestInput) -> Result<Vec<f32>, ApiError> {
     };
     if values.len() != count {
         return Err(ApiError::bad(format!(
-            "input {:?}: shape {shape:?} holds {count} values, and data has {}",
+            "input {:?}: shape {:?} holds {count} values, and data has {}",
             input.name,
+            input.shape,
             values.len()
         )));
     }
-    let bad_value = |i: usize, what: &str| {
-        ApiError::bad(format!(
-            "input {:?}: value {i} is {}: expected {what}",
-            input.name, values[i]
-        ))
-    };
     let fail = |e: anyhow::Error| ApiError::bad(format!("{e:#}"));
     match input.datatype.as_str() {
         "UINT8" => {
-            let mut pixels = Vec::with_capacity(values.len());
-            for (i, v) in values.iter().enumerate() {
-                match v.as_u64().filter(|&v| v <= 255) {
-                    Some(v) => pixels.push(v as u8),
-                    None => return Err(bad_value(i, "an integer from 0 to 255")),
-                }
-            }
+            let pixels = each(input, &values, "an integer from 0 to 255", |v| {
+                v.as_u64().filter(|&v| v <= 255).map(|v| v as u8)
+            })?;
             classifier.logits(&pixels).map_err(fail)
         }
         "FP32" => {
-            let mut unit = Vec::with_capacity(values.len());
-            for (i, v) in values.iter().enumerate() {
-                match v.as_f64().filter(|v| (0.0..=1.0).contains(v)) {
-                    Some(v) => unit.push(v as f32),
-                    None => return Err(bad_value(i, "a number from 0 to 1")),
-                }
-            }
+            let unit = each(input, &values, "a number from 0 to 1", |v| {
+                v.as_f64()
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .map(|v| v as f32)
+            })?;
             classifier.logits_unit(&unit).map_err(fail)
         }
         _ => {
             let mut pixels = Vec::with_capacity(images * dim);
-            for (i, v) in values.iter().enumerate() {
-                let Some(text) = v.as_str() else {
-                    return Err(bad_value(i, "a string: an image file in base64"));
-                };
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|e| {
-                        ApiError::bad(format!(
-                            "input {:?}: image {i} is not base64: {e}",
-                            input.name
-                        ))
-                    })?;
-                let name = PathBuf::from(format!("{}[{i}]", input.name));
-                let image = classifier
-                    .input_bytes(&bytes, &name)
-                    .map_err(|e| undecodable(&bytes, &e))?;
-                pixels.extend(image.pixels);
+            for (i, file) in each(input, &values, "a string: an image file in base64", |v| {
+                v.as_str().map(str::trim)
+            })?
+            .into_iter()
+            .enumerate()
+            {
+                pixels.extend(decoded(served, &input.name, i, file)?);
             }
             classifier.logits(&pixels).map_err(fail)
         }
     }
+}
+
+/// How many images the input holds, from its datatype and shape.
+fn images(input: &RequestInput, [c, h, w]: [usize; 3]) -> Result<usize, ApiError> {
+    let image = [c, h, w].map(|v| v as i64);
+    let expected = format!(
+        "input {:?}: expected UINT8 or FP32 of shape [N, {c}, {h}, {w}] (channel-major) or BYTES of shape [N] (encoded images in base64)",
+        input.name
+    );
+    match (input.datatype.as_str(), input.shape.as_slice()) {
+        ("BYTES", &[n]) if n >= 0 => Ok(n as usize),
+        ("UINT8" | "FP32", &[n, cc, hh, ww]) if n >= 0 && [cc, hh, ww] == image => Ok(n as usize),
+        ("UINT8" | "FP32", &[cc, hh, ww]) if [cc, hh, ww] == image => Ok(1),
+        ("UINT8" | "FP32" | "BYTES", shape) => {
+            Err(ApiError::bad(format!("{expected}; got shape {shape:?}")))
+        }
+        (other, _) => Err(ApiError::bad(format!("{expected}; got datatype {other}"))),
+    }
+}
+
+/// Each value read by `read`, or 400 naming the first that is not `what`.
+fn each<'a, T>(
+    input: &RequestInput,
+    values: &'a [Value],
+    what: &str,
+    read: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            read(v).ok_or_else(|| {
+                ApiError::bad(format!(
+                    "input {:?}: value {i} is {v}: expected {what}",
+                    input.name
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The pixels of image `i` of a BYTES input: base64 of an image file, read as `predict` reads
+/// files.
+fn decoded(served: &Served, input: &str, i: usize, text: &str) -> Result<Vec<u8>, ApiError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| ApiError::bad(format!("input {input:?}: image {i} is not base64: {e}")))?;
+    let name = PathBuf::from(format!("{input}[{i}]"));
+    let image = served
+        .classifier
+        .input_bytes(&bytes, &name)
+        .map_err(|e| undecodable(&bytes, &e))?;
+    Ok(image.pixels)
 }
 
 /// The tensor's values in row-major order, whether sent flat or nested.

@@ -348,7 +348,7 @@ fn every_bad_request_gets_its_status_and_a_reason_and_no_other_request_suffers()
         (413, "limit", post(&predict, &vec![7u8; 6000])),
         (
             415,
-            "not read",
+            "body: is not an image",
             post(&predict, b"these are not the pixels you are looking for"),
         ),
         (
@@ -368,6 +368,20 @@ fn every_bad_request_gets_its_status_and_a_reason_and_no_other_request_suffers()
             400,
             "JSON",
             call(&infer, "application/json", Some(b"{\"inputs\": [")),
+        ),
+        (400, "missing field `inputs`", post_json(&infer, &json!({}))),
+        (
+            413,
+            "--max-body",
+            call(&infer, "application/json", Some(&vec![b' '; 6000])),
+        ),
+        (
+            404,
+            "no model named",
+            post_json(
+                &format!("{}/v2/models/fashion/infer", server.url),
+                &json!({}),
+            ),
         ),
         (
             400,

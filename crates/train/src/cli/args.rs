@@ -156,12 +156,13 @@ pub(crate) struct ServeArgs {
     /// Run directories to serve (`output.dir` of trainings), each named by its directory.
     #[arg(required = true)]
     pub(crate) runs: Vec<PathBuf>,
-    /// Address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 every network.
+    /// Address to listen on, HOST:PORT or a port (on 127.0.0.1); 127.0.0.1 serves this
+    /// machine only, 0.0.0.0 every network.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) addr: String,
     /// Largest request body in bytes (a larger one gets 413).
-    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES")]
-    pub(crate) max_body: usize,
+    #[arg(long, default_value_t = 8 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_body: u32,
     /// Longest a request may take in seconds (a longer one gets 408).
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub(crate) timeout: f64,

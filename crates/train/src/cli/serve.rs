@@ -1,5 +1,6 @@
 //! `serve`: runs behind HTTP until Ctrl-C; `bench-serve`: the server under load.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +29,16 @@ pub(crate) fn serve(args: ServeArgs, backend: Backend) -> Result<()> {
     let device = backend.device()?;
     let models = Models::load(&args.runs, &device)?;
     if args.log {
+        use std::io::IsTerminal;
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
-            .with_env_filter("tower_http=debug")
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_env_filter("tower_http=info")
             .init();
     }
     let options = Options {
-        addr: args.addr,
-        max_body: args.max_body,
+        addr: address(&args.addr)?,
+        max_body: args.max_body as usize,
         timeout: Duration::from_secs_f64(args.timeout),
     };
     let names: Vec<String> = models.all().map(|s| s.name.clone()).collect();
@@ -47,6 +50,18 @@ pub(crate) fn serve(args: ServeArgs, backend: Backend) -> Result<()> {
     })?;
     crate::say!("stopped: every request in flight was answered");
     Ok(())
+}
+
+/// `--addr`: HOST:PORT (a name such as localhost resolved), or a port on 127.0.0.1.
+fn address(text: &str) -> Result<SocketAddr> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(([127, 0, 0, 1], port).into());
+    }
+    let expected = "expected HOST:PORT such as 127.0.0.1:8080 or 0.0.0.0:8080, or a port";
+    text.to_socket_addrs()
+        .map_err(|e| anyhow!("--addr {text}: {e}; {expected}"))?
+        .next()
+        .ok_or_else(|| anyhow!("--addr {text}: the name has no address; {expected}"))
 }
 
 /// `bench-serve`: the server and a load generator on 127.0.0.1, in one process: requests per

@@ -1,7 +1,7 @@
 //! What every route shares: errors as `{"error": "…"}` with a 4xx status, the image of a
 //! request (its body, or the file of a multipart upload), and the run it names.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Json;
@@ -69,8 +69,14 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         StatusCode::REQUEST_TIMEOUT => {
             "the request took longer than the server allows (--timeout)".into()
         }
+        StatusCode::PAYLOAD_TOO_LARGE => TOO_LARGE.into(),
         _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_lowercase(),
         _ => text,
+    };
+    // A JSON body of the wrong structure is a bad request like any other (axum says 422).
+    let status = match status {
+        StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+        other => other,
     };
     let mut answer = ApiError::new(status, message).into_response();
     if let Some(allow) = parts.headers.get(header::ALLOW) {
@@ -137,16 +143,16 @@ impl<S: Send + Sync> FromRequest<S> for ImageUpload {
         if !multipart {
             let bytes = Bytes::from_request(request, state)
                 .await
-                .map_err(|e| ApiError::new(e.status(), body_error(e.body_text())))?;
+                .map_err(|e| rejected(e.status(), e.body_text()))?;
             return empty_or(bytes, PathBuf::from("body"));
         }
         let mut form = Multipart::from_request(request, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+            .map_err(|e| rejected(e.status(), e.body_text()))?;
         while let Some(field) = form
             .next_field()
             .await
-            .map_err(|e| ApiError::new(e.status(), body_error(e.body_text())))?
+            .map_err(|e| rejected(e.status(), e.body_text()))?
         {
             let Some(name) = field.file_name().map(PathBuf::from) else {
                 continue;
@@ -154,7 +160,7 @@ impl<S: Send + Sync> FromRequest<S> for ImageUpload {
             let bytes = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::new(e.status(), body_error(e.body_text())))?;
+                .map_err(|e| rejected(e.status(), e.body_text()))?;
             return empty_or(bytes, name);
         }
         Err(ApiError::bad(
@@ -173,22 +179,30 @@ fn empty_or(bytes: Bytes, name: PathBuf) -> Result<ImageUpload, ApiError> {
     Ok(ImageUpload { bytes, name })
 }
 
-/// axum's words for a body over the limit, made to say which limit.
-fn body_error(text: String) -> String {
-    if text.contains("length limit") {
-        "the request body is larger than the server's limit (--max-body)".to_owned()
-    } else {
-        text
+/// What a body over the limit is told, whichever part of the stack finds it.
+pub(crate) const TOO_LARGE: &str =
+    "the request body is larger than the server's limit (--max-body)";
+
+/// An extractor's rejection as an error, a body over the limit said in one way.
+fn rejected(status: StatusCode, text: String) -> ApiError {
+    let limit = status == StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit");
+    match limit {
+        true => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE),
+        false => ApiError::new(status, text),
     }
 }
 
 /// An image's decoding error as a status: 415 when the bytes are no image format at all, 400
 /// when they are one but cannot be read (damaged, cut short, too large once decoded).
-pub(crate) fn undecodable(bytes: &[u8], error: &anyhow::Error) -> ApiError {
-    let message = format!("{error:#}").replace('\n', " ");
+pub(crate) fn undecodable(bytes: &[u8], name: &Path, error: &anyhow::Error) -> ApiError {
     if image::guess_format(bytes).is_err() {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
-    } else {
-        ApiError::bad(message)
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "{}: is not an image (its first bytes are no image format's); expected PNG, JPEG, BMP, WebP, GIF, TIFF, PNM, TGA or QOI",
+                name.display()
+            ),
+        );
     }
+    ApiError::bad(format!("{error:#}").replace('\n', " "))
 }

@@ -14,6 +14,7 @@
 
 use std::path::PathBuf;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -120,9 +121,12 @@ const OUTPUTS: [&str; 4] = ["probabilities", "logits", "label", "index"];
 async fn infer(
     State(shared): State<Shared>,
     Path(name): Path<String>,
-    Json(request): Json<InferRequest>,
+    body: Bytes,
 ) -> Result<Json<InferResponse>, ApiError> {
+    // The model first: an unknown one is 404 whatever the body.
     let served = model(&shared, &name)?;
+    let request: InferRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(format!("the body is not an inference request in JSON: {e}")))?;
     let asked: Vec<String> = match request.outputs.len() {
         0 => OUTPUTS.iter().map(|s| s.to_string()).collect(),
         _ => request.outputs.into_iter().map(|o| o.name).collect(),
@@ -252,7 +256,7 @@ fn decoded(served: &Served, input: &str, i: usize, text: &str) -> Result<Vec<u8>
     let image = served
         .classifier
         .input_bytes(&bytes, &name)
-        .map_err(|e| undecodable(&bytes, &e))?;
+        .map_err(|e| undecodable(&bytes, &name, &e))?;
     Ok(image.pixels)
 }
 

@@ -136,11 +136,11 @@ fn read(served: &Served, reading: &Reading, upload: &ImageUpload) -> Result<Inpu
         .classifier
         .inputs()
         .with(preparation)
-        .map_err(|e| ApiError::bad(format!("{e:#}").replace("--prepare", "prepare=")))?;
+        .map_err(|e| ApiError::bad(format!("{e:#}").replace("--prepare ", "prepare=")))?;
     inputs.invert = reading.invert;
     inputs
         .of_bytes(&upload.bytes, &upload.name)
-        .map_err(|e| undecodable(&upload.bytes, &e))
+        .map_err(|e| undecodable(&upload.bytes, &upload.name, &e))
 }
 
 /// The best `top` classes (default: as many as `predict` shows).

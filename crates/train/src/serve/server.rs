@@ -12,7 +12,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::serve::metrics::{self, Metrics};
 use crate::serve::models::Models;
@@ -50,7 +51,13 @@ pub(crate) fn router(models: Models, options: &Options) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             options.timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        // With a subscriber (`serve --log`): one line per answered request.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .with_state(shared);
     // Around the routing, so that it also sees the answers routing itself gives (405).
     Router::new()

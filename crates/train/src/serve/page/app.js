@@ -12,7 +12,9 @@ async function init() {
     $('model').append(new Option(`${m.name} (${m.dataset}, ${m.classes.length} classes)`, m.name));
   }
   $('model').onchange = () => choose($('model').value);
-  choose(state.models[0].name);
+  const first = state.models.find((m) => m.digits) || state.models[0];
+  $('model').value = first.name;
+  choose(first.name);
 }
 
 function choose(name) {
@@ -28,9 +30,16 @@ function choose(name) {
     $(id).replaceChildren(...m.classes.map((c, i) => new Option(c, i)));
   }
   clearPad();
+  forget();
+  if (state.last && state.last.kind === 'file') send();
+}
+
+// Takes every answer off the page (a new drawing, an error, another model).
+function forget() {
+  state.result = null;
   for (const id of ['top', 'cards', 'versus']) $(id).replaceChildren();
   $('prepared').textContent = '';
-  if (state.last && state.last.kind === 'file') send();
+  $('seen').getContext('2d').clearRect(0, 0, $('seen').width, $('seen').height);
 }
 
 // ---- drawing -------------------------------------------------------------------------------
@@ -52,6 +61,14 @@ function at(e) {
 }
 
 function stroke(a, b) {
+  if (a[0] === b[0] && a[1] === b[1]) {
+    // A zero-length line draws nothing: a click leaves a round dot.
+    ink.fillStyle = '#fff';
+    ink.beginPath();
+    ink.arc(a[0], a[1], 10, 0, 2 * Math.PI);
+    ink.fill();
+    return;
+  }
   ink.strokeStyle = '#fff';
   ink.lineWidth = 20;
   ink.lineCap = 'round';
@@ -69,6 +86,7 @@ pad.addEventListener('pointerdown', (e) => {
   from = at(e);
   stroke(from, from);
   $('file').value = '';
+  $('preview').hidden = true;
   state.last = { kind: 'pad' };
   schedule();
 });
@@ -91,8 +109,9 @@ for (const type of ['pointerup', 'pointercancel']) {
 }
 $('clear').onclick = () => {
   clearPad();
-  state.result = null;
-  for (const id of ['top', 'cards', 'versus']) $(id).replaceChildren();
+  $('file').value = '';
+  $('preview').hidden = true;
+  forget();
 };
 $('prepare').onchange = () => state.last && send();
 
@@ -101,14 +120,19 @@ $('prepare').onchange = () => state.last && send();
 function useFile(file) {
   if (!file) return;
   clearPad();
+  const preview = $('preview');
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
   state.last = { kind: 'file', blob: file, name: file.name || 'pasted image' };
   send();
 }
 $('file').onchange = () => useFile($('file').files[0]);
+// A file dropped anywhere on the page is used (not opened by the browser in its place).
 const drop = $('drop');
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (e) => {
+document.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+document.addEventListener('dragleave', () => drop.classList.remove('over'));
+document.addEventListener('drop', (e) => {
   e.preventDefault();
   drop.classList.remove('over');
   useFile(e.dataTransfer.files[0]);
@@ -141,14 +165,18 @@ async function send() {
       query.set('prepare', $('prepare').checked ? drawn : 'none');
     }
     query.set('classes', wanted(m));
+    // A multipart upload, so that the server names the file in its errors.
+    const form = new FormData();
+    form.append('file', blob, state.last.kind === 'pad' ? 'drawing.png' : state.last.name);
     const answer = await fetch(`/v1/models/${encodeURIComponent(m.name)}/explain?${query}`, {
-      method: 'POST', body: blob, headers: { 'Content-Type': blob.type || 'application/octet-stream' },
+      method: 'POST', body: form,
     });
     const body = await answer.json();
     if (!answer.ok) throw new Error(body.error || answer.statusText);
     $('error').hidden = true;
     if (m === state.model) render(body);
   } catch (err) {
+    forget();
     $('error').textContent = err.message;
     $('error').hidden = false;
   } finally {
@@ -203,7 +231,7 @@ function seen(input) {
   canvas.getContext('2d').putImageData(image, 0, 0);
 }
 
-const fmt = (v) => (v < 0 ? '−' : '') + Math.abs(v).toFixed(3);
+const fmt = (v) => (v < 0 && v.toFixed(3) !== '-0.000' ? '−' : '') + Math.abs(v).toFixed(3);
 const number = (v, role) => `<b data-role="${role}" data-value="${v}">${fmt(v)}</b>`;
 
 function card(c, rank, shape) {

@@ -3,20 +3,17 @@
 set positional-arguments
 
 cargo_release := "cargo run --release -p linclass"
-# The wgpu build gets its own target folder (so that it and the CPU build both stay warm), unless
-# the user chose one with CARGO_TARGET_DIR: that choice is always kept.
-gpu_target := if env_var_or_default("CARGO_TARGET_DIR", "") == "" { "CARGO_TARGET_DIR=target/gpu" } else { "" }
 
 default:
     @just --list
 
 # Train on a backend (cpu, ndarray or gpu): just train cpu [CONFIG] [--set key=value ...]
 train backend="cpu" config="configs/mnist.toml" *args="":
-    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { if backend =~ '\.toml$' { error("just train: the backend comes first, then the config: just train cpu " + backend) } else { error("just train: '" + backend + "' is not a backend (cpu, ndarray or gpu): just train cpu configs/mnist.toml") } } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { if backend =~ '\.toml$' { error("just train: the backend comes first, then the config: just train cpu " + backend) } else { error("just train: '" + backend + "' is not a backend (cpu, ndarray or gpu): just train cpu configs/mnist.toml") } } }}{{cargo_release}} --features {{backend}} -- --backend {{backend}} train --config {{config}} {{args}}
 
 # Continue an interrupted run from its last checkpoint: just resume RUN [BACKEND]
 resume run backend="cpu":
-    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just resume: the backend is cpu, ndarray or gpu: just resume " + run + " cpu") } }}{{ if backend == "gpu" { gpu_target } else { "" } }} {{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
+    {{ if backend =~ '^(cpu|ndarray|gpu)$' { "" } else { error("just resume: the backend is cpu, ndarray or gpu: just resume " + run + " cpu") } }}{{cargo_release}} --features {{backend}} -- --backend {{backend}} train --resume {{run}}
 
 # Install the `linclass` command into ~/.cargo/bin (with the backend's feature): just install [cpu|ndarray|gpu]
 install backend="cpu":
@@ -79,9 +76,6 @@ test-gpu *args="":
             exit 1
         fi
     fi
-    # The wgpu build lives in its own target folder, so that it and the CPU build stay warm
-    # (unless CARGO_TARGET_DIR says where builds go).
-    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/gpu}"
     # Mesa complains on every start without a runtime dir; give it a private one.
     if [ -z "${XDG_RUNTIME_DIR:-}" ]; then export XDG_RUNTIME_DIR=$(mktemp -d); fi
     cargo build --release -p linclass --features gpu,ndarray

@@ -1,7 +1,6 @@
 //! The wgpu backend for real: training on the first GPU adapter (lavapipe, Mesa's software
 //! Vulkan driver, in CI), and records that move between the GPU and the CPU with the same
 //! predictions. Built only with the `gpu` feature (`just test-gpu`).
-#![cfg(feature = "gpu")]
 
 use std::path::Path;
 

@@ -1,7 +1,8 @@
-//! The justfile's recipes respect the user's cargo setup: with `CARGO_TARGET_DIR` set, no recipe
-//! overrides it or runs a binary from a hard-coded `target/` folder (`cargo run` finds the one
-//! its own build produced). Checked on the commands `just --dry-run` prints for every recipe,
-//! for each backend. Needs `just` (which `just test` itself needs; CI installs it).
+//! The justfile's recipes respect the user's cargo setup: no recipe sets `CARGO_TARGET_DIR` (every
+//! backend builds into the same folder, sharing what it can) or runs a binary from a hard-coded
+//! `target/` folder (`cargo run` finds the one its own build produced). Checked on the commands
+//! `just --dry-run` prints for every recipe, for each backend, with and without the variable set.
+//! Needs `just` (which `just test` itself needs; CI installs it).
 
 use std::process::Command;
 
@@ -51,39 +52,23 @@ fn invocations() -> Vec<Vec<String>> {
 
 #[test]
 fn recipes_keep_the_users_cargo_target_dir() {
-    let mine = "/tmp/shared-cargo-target";
-    for inv in invocations() {
-        let mut args = vec!["--dry-run"];
-        args.extend(inv.iter().map(String::as_str));
-        let text = just(&args, Some(mine));
-        for line in text.lines() {
-            let l = line.trim();
-            // The user's choice is kept: no assignment except one that defaults to it.
-            if l.contains("CARGO_TARGET_DIR=") {
+    for mine in [Some("/tmp/shared-cargo-target"), None] {
+        for inv in invocations() {
+            let mut args = vec!["--dry-run"];
+            args.extend(inv.iter().map(String::as_str));
+            let text = just(&args, mine);
+            for line in text.lines() {
+                let l = line.trim();
                 assert!(
-                    l.contains("${CARGO_TARGET_DIR:-"),
-                    "{inv:?} overrides CARGO_TARGET_DIR: {l}"
+                    !l.contains("CARGO_TARGET_DIR"),
+                    "{inv:?} sets CARGO_TARGET_DIR: {l}"
+                );
+                // No binary run from a fixed folder: cargo runs the one it built.
+                assert!(
+                    !l.contains("target/release") && !l.contains("target/debug"),
+                    "{inv:?} runs a binary from a fixed folder: {l}"
                 );
             }
-            // No binary run from a fixed folder: cargo runs the one it built.
-            assert!(
-                !l.contains("target/release") && !l.contains("target/debug"),
-                "{inv:?} runs a binary from a fixed folder: {l}"
-            );
         }
     }
-}
-
-#[test]
-fn the_gpu_build_has_its_own_folder_only_when_the_user_chose_none() {
-    let without = just(&["--dry-run", "train", "gpu"], None);
-    assert!(
-        without.contains("CARGO_TARGET_DIR=target/gpu cargo run"),
-        "{without}"
-    );
-    let with = just(&["--dry-run", "train", "gpu"], Some("/tmp/t"));
-    assert!(!with.contains("CARGO_TARGET_DIR"), "{with}");
-    // The CPU build never sets it.
-    let cpu = just(&["--dry-run", "train", "cpu"], None);
-    assert!(!cpu.contains("CARGO_TARGET_DIR"), "{cpu}");
 }

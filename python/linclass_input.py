@@ -41,7 +41,7 @@ def model_input(path, meta, prepare="auto", invert=False):
     digits = [c, h, w] == [1, MNIST_SIDE, MNIST_SIDE] and classes == [str(d) for d in range(10)]
     if prepare == "none" or (prepare == "auto" and not digits):
         return converted(opened(path, (h, w)), c, h, w, invert), []
-    img = over_white(opened(path, (256, 256)))
+    img = flattened(opened(path, (256, 256)))
     if invert:
         img = ImageOps.invert(img.convert("RGB"))
     gray = luminance(img)
@@ -66,11 +66,16 @@ def opened(path, target):
     return ImageOps.exif_transpose(img)
 
 
-def over_white(img):
-    """Transparency composited over white, as a viewer shows it."""
+def flattened(img):
+    """Transparency flattened as a drawing is seen (`flatten_alpha` in decode.rs): over white
+    paper, or over black when what is opaque is light (its alpha-weighted mean over R, G and B
+    above mid-grey), so that white ink on a transparent canvas is not lost."""
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+        v = np.asarray(rgba, dtype=np.int64)
+        light = 2 * int((v[..., :3].sum(axis=2) * v[..., 3]).sum()) > 765 * int(v[..., 3].sum())
+        paper = Image.new("RGBA", rgba.size, "black" if light else "white")
+        return Image.alpha_composite(paper, rgba).convert("RGB")
     return img if img.mode in ("L", "RGB") else img.convert("RGB")
 
 
@@ -84,7 +89,7 @@ def luminance(img):
 
 
 def converted(img, c, h, w, invert):
-    img = over_white(img)
+    img = flattened(img)
     if img.size != (w, h):
         img = img.resize((w, h), Image.BILINEAR)
     if c == 1:

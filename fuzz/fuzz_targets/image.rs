@@ -1,5 +1,5 @@
 //! An image folder's file from bytes to the pixels that go into the `ImageSet`: any format the
-//! decoder recognizes (PNG, JPEG, GIF, WebP, TIFF, …), EXIF orientation, alpha over white,
+//! decoder recognizes (PNG, JPEG, GIF, WebP, TIFF, …), EXIF orientation, alpha flattened onto paper,
 //! resizing, at the shape the input chooses. An error or exactly C × H × W bytes.
 #![no_main]
 

@@ -299,7 +299,8 @@ fn python_with_numpy_and_pillow() -> bool {
 }
 
 /// `python/linclass_input.py` gives the model the pixels `predict` gives it: for each style of
-/// drawn and photographed digit, prepared (the default), as they are, and inverted.
+/// drawn and photographed digit (dark and white ink on a transparent canvas too), prepared (the
+/// default), as they are, and inverted.
 #[test]
 fn the_python_reader_gives_the_inputs_predict_gives() {
     if !python_with_numpy_and_pillow() {
@@ -327,6 +328,12 @@ fn the_python_reader_gives_the_inputs_predict_gives() {
     });
     files.push(tmp.path().join("transparent-7.png"));
     drawn.save(files.last().unwrap()).unwrap();
+    // The same in white ink, as a dark-mode drawing app saves it: flattened onto black.
+    let white = image::RgbaImage::from_fn(300, 300, |x, y| {
+        image::Rgba([255, 255, 255, (255.0 * cover[(y * 300 + x) as usize]) as u8])
+    });
+    files.push(tmp.path().join("transparent-white-7.png"));
+    white.save(files.last().unwrap()).unwrap();
 
     for (mode, extra) in [
         ("auto", vec![]),

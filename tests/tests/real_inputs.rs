@@ -123,18 +123,18 @@ fn write_palette_png(path: &Path, w: u32, h: u32, indices: &[u8]) {
 }
 
 #[test]
-fn transparent_drawings_predict_as_ink_on_white_paper() {
+fn transparent_drawings_predict_as_ink_on_paper() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
     train_mnist(&run);
     let (test, _) = read_mnist(&mnist_dir(), Split::Test, &official());
     let test = test.unwrap();
     let n = 20;
-    let mut kinds: Vec<Vec<PathBuf>> = vec![Vec::new(); 4];
+    let mut kinds: Vec<Vec<PathBuf>> = vec![Vec::new(); 6];
     for i in 0..n {
         let ink = test.image(i);
         let at = |x: u32, y: u32| ink[(y * 28 + x) as usize];
-        let paths: Vec<PathBuf> = ["white", "rgba", "la", "palette"]
+        let paths: Vec<PathBuf> = ["white", "rgba", "la", "palette", "light-rgba", "light-la"]
             .iter()
             .map(|k| tmp.path().join(format!("{k}-{i}.png")))
             .collect();
@@ -152,6 +152,16 @@ fn transparent_drawings_predict_as_ink_on_white_paper() {
         .save(&paths[2])
         .unwrap();
         write_palette_png(&paths[3], 28, 28, ink);
+        // White (or light yellow) ink on a transparent canvas, as a dark-mode app saves it: on
+        // black paper, MNIST's own picture (read without --invert).
+        RgbaImage::from_fn(28, 28, |x, y| Rgba([255, 255, 255, at(x, y)]))
+            .save(&paths[4])
+            .unwrap();
+        DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(28, 28, |x, y| {
+            LumaA([255, at(x, y)])
+        }))
+        .save(&paths[5])
+        .unwrap();
         for (k, p) in paths.into_iter().enumerate() {
             kinds[k].push(p);
         }
@@ -163,7 +173,7 @@ fn transparent_drawings_predict_as_ink_on_white_paper() {
         "{correct}/{n} correct on white: {on_white:?}"
     );
     for (k, files) in kinds.iter().enumerate().skip(1) {
-        let got = predict(&run, files, true);
+        let got = predict(&run, files, k < 4);
         for i in 0..n {
             assert_eq!(got[i].0, on_white[i].0, "kind {k}, digit {i}");
             assert!(
@@ -175,7 +185,7 @@ fn transparent_drawings_predict_as_ink_on_white_paper() {
 }
 
 #[test]
-fn alpha_is_composited_over_white() {
+fn alpha_is_flattened_onto_white_paper_or_black_under_light_ink() {
     let img = RgbaImage::from_fn(4, 1, |x, _| match x {
         0 => Rgba([0, 0, 0, 0]),       // transparent: white paper
         1 => Rgba([0, 0, 0, 255]),     // opaque black
@@ -193,6 +203,31 @@ fn alpha_is_composited_over_white() {
     assert_eq!(&rgb[8..12], &[255, 0, 100, 127]);
     let gray = decode_bytes(&png, [1, 1, 4], Path::new("a.png")).unwrap();
     assert_eq!((gray[0], gray[1], gray[3]), (255, 0, 127));
+
+    // Light ink (alpha-weighted mean above mid-grey) is flattened onto black paper instead.
+    let light = |ink: [u8; 3]| {
+        let img = RgbaImage::from_fn(3, 1, |x, _| match x {
+            0 => Rgba([0, 0, 0, 0]),
+            1 => Rgba([ink[0], ink[1], ink[2], 255]),
+            _ => Rgba([ink[0], ink[1], ink[2], 128]),
+        });
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(img.as_raw(), 3, 1, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        decode_bytes(&png, [3, 1, 3], Path::new("ink.png")).unwrap()
+    };
+    // Channel-major: transparent, opaque, half-transparent in each plane.
+    assert_eq!(
+        light([255, 255, 255]),
+        [0, 255, 128, 0, 255, 128, 0, 255, 128]
+    );
+    assert_eq!(light([255, 255, 0]), [0, 255, 128, 0, 255, 128, 0, 0, 0]);
+    // Ink at mid-grey or darker stays on white paper.
+    assert_eq!(
+        light([127, 127, 128]),
+        [255, 127, 191, 255, 127, 191, 255, 128, 191]
+    );
 }
 
 #[test]

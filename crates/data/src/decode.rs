@@ -1,13 +1,16 @@
 //! Decoding image files into the u8, channel-major layout of an `ImageSet`, showing each image
 //! as a viewer would: the EXIF orientation applied (phone photos are stored sideways), and
-//! transparency composited over white (a drawing on a transparent canvas is ink on paper).
+//! transparency flattened onto paper (a drawing on a transparent canvas is ink on paper: white
+//! paper under dark ink, black under light ink).
 
 use std::io::Cursor;
 use std::path::Path;
 
 use image::imageops::FilterType;
 use image::metadata::Orientation;
-use image::{DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma, Rgb, RgbImage};
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma, Rgb, RgbImage, Rgba,
+};
 
 use crate::error::{DataError, Result};
 
@@ -40,7 +43,7 @@ pub fn decode_image(path: &Path, shape: [usize; 3]) -> Result<Vec<u8>> {
 
 /// Decodes an encoded image (the format is found from its content) and converts it to
 /// `shape` = [channels, height, width], channel-major: EXIF orientation applied, alpha
-/// composited over white, then resized (bilinear, widened when shrinking) to height × width
+/// flattened onto paper ([`flatten_alpha`]), then resized (bilinear, widened when shrinking) to height × width
 /// and converted to luminance for one channel or RGB for three. GIFs give their first frame.
 /// `path` names the image in errors, and its extension gives the format of files without a
 /// signature (TGA).
@@ -429,7 +432,7 @@ fn scale_factor(
 }
 
 /// Converts a decoded image to `shape` = [channels, height, width], channel-major u8: alpha
-/// composited over white ([`over_white`]), resized (bilinear, widened when shrinking) to
+/// flattened onto paper ([`flatten_alpha`]), resized (bilinear, widened when shrinking) to
 /// height × width, then luminance for one channel or RGB for three. The image is taken as it is
 /// (apply its EXIF orientation first if it has one).
 ///
@@ -441,7 +444,7 @@ pub fn convert_image(img: &DynamicImage, shape: [usize; 3]) -> Vec<u8> {
     // differs; the conversion below works at the target size.
     let composited;
     let img = if img.color().has_alpha() {
-        composited = over_white(img.clone());
+        composited = flatten_alpha(img.clone());
         &composited
     } else {
         img
@@ -467,28 +470,35 @@ pub fn convert_image(img: &DynamicImage, shape: [usize; 3]) -> Vec<u8> {
     out
 }
 
-/// An image with transparency as a viewer shows it on a white page: each pixel blended with
-/// white by its alpha (v·a + 255·(1 − a)); images without alpha are returned as they are.
-pub fn over_white(img: DynamicImage) -> DynamicImage {
+/// Transparency flattened as a drawing is seen: each pixel blended by its alpha with white paper
+/// (v·a + 255·(1 − a)), or with black (v·a) when what is opaque is light, its alpha-weighted mean
+/// over R, G and B above mid-grey, so that white ink on a transparent canvas (a dark-mode drawing
+/// app) is not lost as white on white. Images without alpha are returned as they are.
+pub fn flatten_alpha(img: DynamicImage) -> DynamicImage {
     if !img.color().has_alpha() {
         return img;
     }
+    let colour = img.color().has_color();
+    let rgba = img.into_rgba8();
+    let (mut ink, mut cover) = (0u64, 0u64);
+    for &Rgba([r, g, b, a]) in rgba.pixels() {
+        ink += (u64::from(r) + u64::from(g) + u64::from(b)) * u64::from(a);
+        cover += u64::from(a);
+    }
+    let paper: u32 = if 2 * ink > 765 * cover { 0 } else { 255 };
     let blend = |v: u8, a: u8| -> u8 {
         let (v, a) = (u32::from(v), u32::from(a));
-        ((v * a + 255 * (255 - a) + 127) / 255) as u8
+        ((v * a + paper * (255 - a) + 127) / 255) as u8
     };
-    if img.color().has_color() {
-        let rgba = img.into_rgba8();
-        let (w, h) = rgba.dimensions();
+    let (w, h) = rgba.dimensions();
+    if colour {
         DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
             let [r, g, b, a] = rgba.get_pixel(x, y).0;
             Rgb([blend(r, a), blend(g, a), blend(b, a)])
         }))
     } else {
-        let la = img.into_luma_alpha8();
-        let (w, h) = la.dimensions();
         DynamicImage::ImageLuma8(GrayImage::from_fn(w, h, |x, y| {
-            let [v, a] = la.get_pixel(x, y).0;
+            let [v, _, _, a] = rgba.get_pixel(x, y).0;
             Luma([blend(v, a)])
         }))
     }

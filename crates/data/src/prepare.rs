@@ -15,7 +15,7 @@ use std::path::Path;
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage, Luma};
 
-use crate::decode::{decode_jpeg, decode_upright, over_white};
+use crate::decode::{decode_jpeg, decode_upright, flatten_alpha};
 use crate::error::{DataError, Result};
 
 /// The side of an MNIST image.
@@ -46,7 +46,7 @@ pub struct PreparedDigit {
 /// gives a black image (said in `steps`).
 pub fn prepare_digit(img: DynamicImage) -> PreparedDigit {
     let mut steps = Vec::new();
-    let mut gray = over_white(img).to_luma8();
+    let mut gray = flatten_alpha(img).to_luma8();
     let (w, h) = gray.dimensions();
     if w.max(h) > MAX_SIDE {
         let s = MAX_SIDE as f32 / w.max(h) as f32;
@@ -107,7 +107,7 @@ pub fn decode_digit(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
 /// Whether a picture has a light background (see [`light_background`]): not an MNIST image,
 /// whatever its size.
 pub fn has_light_background(img: &DynamicImage) -> bool {
-    light_background(&over_white(img.clone()).to_luma8())
+    light_background(&flatten_alpha(img.clone()).to_luma8())
 }
 
 /// Whether the picture's border (its outer 4%, at least one pixel) is light: its median is

@@ -1,7 +1,7 @@
 //! Using a trained run from Rust code: load a run directory once, then classify images held in
 //! memory (`image::DynamicImage`, or raw u8 pixels in the model's shape) one at a time or in
-//! batches. The run's own conversion (channels, size, alpha over white), normalization and
-//! class names are applied, so a program gets the same answers as `linclass predict`.
+//! batches. The run's own conversion (channels, size, alpha flattened onto paper), normalization
+//! and class names are applied, so a program gets the same answers as `linclass predict`.
 //!
 //! ```no_run
 //! use linclass::{Backend, Classifier};
@@ -120,8 +120,8 @@ impl Classifier {
         &self.model
     }
 
-    /// An image as the model reads it: [channels, height, width], channel-major u8 (alpha over
-    /// white, resized, grayscale or RGB as the model expects; inverted if set; prepared as a
+    /// An image as the model reads it: [channels, height, width], channel-major u8 (alpha flattened
+    /// onto paper, resized, grayscale or RGB as the model expects; inverted if set; prepared as a
     /// digit when the preparation says so), and what was done.
     pub fn input(&self, image: &DynamicImage) -> Input {
         self.inputs.of_image(image)

@@ -1,5 +1,5 @@
-//! How a picture becomes the model's input: converted to the run's shape (alpha over white,
-//! resized, grayscale or RGB), optionally inverted, and, for a run on MNIST's digits, prepared
+//! How a picture becomes the model's input: converted to the run's shape (alpha flattened onto
+//! paper, resized, grayscale or RGB), optionally inverted, and, for a run on MNIST's digits, prepared
 //! as MNIST's digits were (`linclass_data::prepare`), which a linear model needs to read a digit
 //! drawn or photographed by hand.
 
@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use image::DynamicImage;
 use linclass_data::DatasetKind;
-use linclass_data::decode::{convert_image, decode_bytes, decode_image, over_white};
+use linclass_data::decode::{convert_image, decode_bytes, decode_image, flatten_alpha};
 use linclass_data::prepare::{
     MNIST_SIDE, decode_digit, has_light_background, open_digit, prepare_digit,
 };
@@ -103,7 +103,7 @@ impl Inputs {
         if !self.may_prepare() {
             return self.inverted(convert_image(image, self.shape));
         }
-        let mut img = over_white(image.clone());
+        let mut img = flatten_alpha(image.clone());
         if self.invert {
             img.invert();
         }

@@ -407,6 +407,11 @@ fn every_bad_request_gets_its_status_and_a_reason_and_no_other_request_suffers()
             post(&format!("{predict}?colour=1"), &good),
         ),
         (
+            400,
+            "classes=3 is read by /v1/models/mnist/explain",
+            post(&format!("{predict}?classes=3"), &good),
+        ),
+        (
             404,
             "no model named \"fashion\": this server has mnist",
             post(&format!("{}/v1/models/fashion/predict", server.url), &good),

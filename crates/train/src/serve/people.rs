@@ -58,6 +58,12 @@ async fn predict(
     upload: ImageUpload,
 ) -> Result<Json<Prediction>, ApiError> {
     let served = model(&shared, &name)?;
+    if let Some(classes) = &reading.classes {
+        return Err(ApiError::bad(format!(
+            "classes={classes} is read by /v1/models/{name}/explain; \
+             predict ranks the best classes (top=K)"
+        )));
+    }
     blocking(move || {
         let input = read(&served, &reading, &upload)?;
         let top = ranked(&served, &input, reading.top)?;

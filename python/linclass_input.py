@@ -67,16 +67,28 @@ def opened(path, target):
 
 
 def flattened(img):
-    """Transparency flattened as a drawing is seen (`flatten_alpha` in decode.rs): over white
-    paper, or over black when what is opaque is light (its alpha-weighted mean over R, G and B
-    above mid-grey), so that white ink on a transparent canvas is not lost."""
+    """Transparency flattened as `flatten_alpha` in decode.rs does it: mostly transparent
+    (strokes), black paper under light ink and white under dark; mostly opaque (transparent
+    margins or corners), the paper continues the picture's edge."""
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
-        v = np.asarray(rgba, dtype=np.int64)
-        light = 2 * int((v[..., :3].sum(axis=2) * v[..., 3]).sum()) > 765 * int(v[..., 3].sum())
-        paper = Image.new("RGBA", rgba.size, "black" if light else "white")
-        return Image.alpha_composite(paper, rgba).convert("RGB")
+        paper = "black" if paper_is_black(np.asarray(rgba, dtype=np.int64)) else "white"
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba).convert("RGB")
     return img if img.mode in ("L", "RGB") else img.convert("RGB")
+
+
+def paper_is_black(v):
+    s, a = v[..., :3].sum(axis=2), v[..., 3]
+    if 2 * int(a.sum()) < 255 * a.size:
+        return 2 * int((s * a).sum()) > 765 * int(a.sum())
+    clear = a < 128
+    beside = np.zeros_like(clear)
+    beside[1:, :] |= clear[:-1, :]
+    beside[:-1, :] |= clear[1:, :]
+    beside[:, 1:] |= clear[:, :-1]
+    beside[:, :-1] |= clear[:, 1:]
+    edge = ~clear & beside
+    return bool(edge.any()) and 2 * int(s[edge].sum()) <= 765 * int(edge.sum())
 
 
 def luminance(img):

@@ -185,49 +185,78 @@ fn transparent_drawings_predict_as_ink_on_paper() {
 }
 
 #[test]
-fn alpha_is_flattened_onto_white_paper_or_black_under_light_ink() {
-    let img = RgbaImage::from_fn(4, 1, |x, _| match x {
-        0 => Rgba([0, 0, 0, 0]),       // transparent: white paper
+fn alpha_is_flattened_onto_paper_that_keeps_ink_and_pictures_readable() {
+    // Dark ink on a mostly transparent canvas.
+    let img = RgbaImage::from_fn(6, 1, |x, _| match x {
         1 => Rgba([0, 0, 0, 255]),     // opaque black
         2 => Rgba([200, 0, 100, 255]), // opaque colour
-        _ => Rgba([0, 0, 0, 128]),     // half-transparent black: mid grey
+        3 => Rgba([0, 0, 0, 128]),     // half-transparent black: mid grey
+        _ => Rgba([0, 0, 0, 0]),       // transparent: white paper
     });
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(img.as_raw(), 4, 1, image::ExtendedColorType::Rgba8)
+        .write_image(img.as_raw(), 6, 1, image::ExtendedColorType::Rgba8)
         .unwrap();
-    let rgb = decode_bytes(&png, [3, 1, 4], Path::new("a.png")).unwrap();
+    let rgb = decode_bytes(&png, [3, 1, 6], Path::new("a.png")).unwrap();
     // Channel-major: R plane, G plane, B plane.
-    assert_eq!(&rgb[0..4], &[255, 0, 200, 127]);
-    assert_eq!(&rgb[4..8], &[255, 0, 0, 127]);
-    assert_eq!(&rgb[8..12], &[255, 0, 100, 127]);
-    let gray = decode_bytes(&png, [1, 1, 4], Path::new("a.png")).unwrap();
+    assert_eq!(&rgb[0..6], &[255, 0, 200, 127, 255, 255]);
+    assert_eq!(&rgb[6..12], &[255, 0, 0, 127, 255, 255]);
+    assert_eq!(&rgb[12..18], &[255, 0, 100, 127, 255, 255]);
+    let gray = decode_bytes(&png, [1, 1, 6], Path::new("a.png")).unwrap();
     assert_eq!((gray[0], gray[1], gray[3]), (255, 0, 127));
 
-    // Light ink (alpha-weighted mean above mid-grey) is flattened onto black paper instead.
+    // Light ink (alpha-weighted mean above mid-grey) on a mostly transparent canvas is flattened
+    // onto black paper instead.
     let light = |ink: [u8; 3]| {
-        let img = RgbaImage::from_fn(3, 1, |x, _| match x {
-            0 => Rgba([0, 0, 0, 0]),
+        let img = RgbaImage::from_fn(4, 1, |x, _| match x {
             1 => Rgba([ink[0], ink[1], ink[2], 255]),
-            _ => Rgba([ink[0], ink[1], ink[2], 128]),
+            2 => Rgba([ink[0], ink[1], ink[2], 128]),
+            _ => Rgba([0, 0, 0, 0]),
         });
         let mut png = Vec::new();
         image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(img.as_raw(), 3, 1, image::ExtendedColorType::Rgba8)
+            .write_image(img.as_raw(), 4, 1, image::ExtendedColorType::Rgba8)
             .unwrap();
-        decode_bytes(&png, [3, 1, 3], Path::new("ink.png")).unwrap()
+        decode_bytes(&png, [3, 1, 4], Path::new("ink.png")).unwrap()
     };
-    // Channel-major: transparent, opaque, half-transparent in each plane.
+    // Channel-major: transparent, opaque, half-transparent, transparent in each plane.
+    let planes = |a: [u8; 4], b: [u8; 4], c: [u8; 4]| [a, b, c].concat();
     assert_eq!(
         light([255, 255, 255]),
-        [0, 255, 128, 0, 255, 128, 0, 255, 128]
+        planes([0, 255, 128, 0], [0, 255, 128, 0], [0, 255, 128, 0])
     );
-    assert_eq!(light([255, 255, 0]), [0, 255, 128, 0, 255, 128, 0, 0, 0]);
+    assert_eq!(
+        light([255, 255, 0]),
+        planes([0, 255, 128, 0], [0, 255, 128, 0], [0, 0, 0, 0])
+    );
     // Ink at mid-grey or darker stays on white paper.
     assert_eq!(
         light([127, 127, 128]),
-        [255, 127, 191, 255, 127, 191, 255, 128, 191]
+        planes(
+            [255, 127, 191, 255],
+            [255, 127, 191, 255],
+            [255, 128, 191, 255]
+        )
     );
+
+    // A mostly opaque picture with transparent corners (a card, a window screenshot): the paper
+    // continues its edge, white under a light card and black under a dark one, so the corners
+    // are not read as ink.
+    let card = |paper: u8, ink: u8| {
+        let img = RgbaImage::from_fn(10, 10, |x, y| match (x, y) {
+            (0 | 9, 0 | 9) => Rgba([ink, ink, ink, 0]),
+            (5, 5) => Rgba([ink, ink, ink, 255]),
+            _ => Rgba([paper, paper, paper, 255]),
+        });
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(img.as_raw(), 10, 10, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let gray = decode_bytes(&png, [1, 10, 10], Path::new("card.png")).unwrap();
+        (gray[0], gray[99], gray[55])
+    };
+    assert_eq!(card(250, 0), (255, 255, 0));
+    assert_eq!(card(10, 255), (0, 0, 255));
 }
 
 #[test]

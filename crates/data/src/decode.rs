@@ -1,7 +1,8 @@
 //! Decoding image files into the u8, channel-major layout of an `ImageSet`, showing each image
 //! as a viewer would: the EXIF orientation applied (phone photos are stored sideways), and
 //! transparency flattened onto paper (a drawing on a transparent canvas is ink on paper: white
-//! paper under dark ink, black under light ink).
+//! paper under dark ink, black under light ink; a picture with transparent corners continues
+//! its edge).
 
 use std::io::Cursor;
 use std::path::Path;
@@ -10,6 +11,7 @@ use image::imageops::FilterType;
 use image::metadata::Orientation;
 use image::{
     DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Luma, Rgb, RgbImage, Rgba,
+    RgbaImage,
 };
 
 use crate::error::{DataError, Result};
@@ -470,22 +472,23 @@ pub fn convert_image(img: &DynamicImage, shape: [usize; 3]) -> Vec<u8> {
     out
 }
 
-/// Transparency flattened as a drawing is seen: each pixel blended by its alpha with white paper
-/// (v·a + 255·(1 − a)), or with black (v·a) when what is opaque is light, its alpha-weighted mean
-/// over R, G and B above mid-grey, so that white ink on a transparent canvas (a dark-mode drawing
-/// app) is not lost as white on white. Images without alpha are returned as they are.
+/// Transparency flattened as a viewer shows it, on the paper that keeps the picture readable:
+/// each pixel blended by its alpha with the paper (v·a + p·(1 − a)), p = 255 (white) or 0 (black).
+/// - Mostly transparent (strokes on a transparent canvas): the paper contrasts with the ink, black
+///   when the ink's alpha-weighted mean over R, G and B is above mid-grey (a dark-mode drawing
+///   app's white ink is not lost white on white), white otherwise.
+/// - Mostly opaque (a card or a screenshot with transparent margins or corners): the paper
+///   continues the picture's edge, the mean of its opaque pixels (α ≥ 128) next to a transparent
+///   one: black under a dark edge, white otherwise.
+///
+/// Images without alpha are returned as they are.
 pub fn flatten_alpha(img: DynamicImage) -> DynamicImage {
     if !img.color().has_alpha() {
         return img;
     }
     let colour = img.color().has_color();
     let rgba = img.into_rgba8();
-    let (mut ink, mut cover) = (0u64, 0u64);
-    for &Rgba([r, g, b, a]) in rgba.pixels() {
-        ink += (u64::from(r) + u64::from(g) + u64::from(b)) * u64::from(a);
-        cover += u64::from(a);
-    }
-    let paper: u32 = if 2 * ink > 765 * cover { 0 } else { 255 };
+    let paper = if paper_is_black(&rgba) { 0u32 } else { 255 };
     let blend = |v: u8, a: u8| -> u8 {
         let (v, a) = (u32::from(v), u32::from(a));
         ((v * a + paper * (255 - a) + 127) / 255) as u8
@@ -502,6 +505,30 @@ pub fn flatten_alpha(img: DynamicImage) -> DynamicImage {
             Luma([blend(v, a)])
         }))
     }
+}
+
+/// Whether [`flatten_alpha`] puts black paper under `rgba` (see there for the rule).
+fn paper_is_black(rgba: &RgbaImage) -> bool {
+    let sum = |p: &Rgba<u8>| u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]);
+    let cover: u64 = rgba.pixels().map(|p| u64::from(p[3])).sum();
+    let (w, h) = rgba.dimensions();
+    if 2 * cover < 255 * u64::from(w) * u64::from(h) {
+        let ink: u64 = rgba.pixels().map(|p| sum(p) * u64::from(p[3])).sum();
+        return 2 * ink > 765 * cover;
+    }
+    let clear = |x: u32, y: u32| x < w && y < h && rgba.get_pixel(x, y)[3] < 128;
+    let (mut edge, mut count) = (0u64, 0u64);
+    for (x, y, p) in rgba.enumerate_pixels() {
+        let beside = clear(x.wrapping_sub(1), y)
+            || clear(x + 1, y)
+            || clear(x, y.wrapping_sub(1))
+            || clear(x, y + 1);
+        if p[3] >= 128 && beside {
+            edge += sum(p);
+            count += 1;
+        }
+    }
+    count > 0 && 2 * edge <= 765 * count
 }
 
 /// Decodes many files on all cores, keeping their order.

@@ -142,26 +142,19 @@ fn transparent_drawings_predict_as_ink_on_paper() {
         GrayImage::from_fn(28, 28, |x, y| Luma([255 - at(x, y)]))
             .save(&paths[0])
             .unwrap();
-        // Black ink whose opacity is the stroke, on a transparent canvas (browser, drawing app).
-        RgbaImage::from_fn(28, 28, |x, y| Rgba([0, 0, 0, at(x, y)]))
-            .save(&paths[1])
-            .unwrap();
-        DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(28, 28, |x, y| {
-            LumaA([0, at(x, y)])
-        }))
-        .save(&paths[2])
-        .unwrap();
+        // Ink whose opacity is the stroke on a transparent canvas, as RGBA and as grey + alpha:
+        // black (browser, drawing app), and white as a dark-mode app saves it, which is MNIST's
+        // own picture on black paper (read without --invert).
+        let transparent = |v: u8, rgba: &Path, la: &Path| {
+            RgbaImage::from_fn(28, 28, |x, y| Rgba([v, v, v, at(x, y)]))
+                .save(rgba)
+                .unwrap();
+            let grey = image::ImageBuffer::from_fn(28, 28, |x, y| LumaA([v, at(x, y)]));
+            DynamicImage::ImageLumaA8(grey).save(la).unwrap();
+        };
+        transparent(0, &paths[1], &paths[2]);
         write_palette_png(&paths[3], 28, 28, ink);
-        // White (or light yellow) ink on a transparent canvas, as a dark-mode app saves it: on
-        // black paper, MNIST's own picture (read without --invert).
-        RgbaImage::from_fn(28, 28, |x, y| Rgba([255, 255, 255, at(x, y)]))
-            .save(&paths[4])
-            .unwrap();
-        DynamicImage::ImageLumaA8(image::ImageBuffer::from_fn(28, 28, |x, y| {
-            LumaA([255, at(x, y)])
-        }))
-        .save(&paths[5])
-        .unwrap();
+        transparent(255, &paths[4], &paths[5]);
         for (k, p) in paths.into_iter().enumerate() {
             kinds[k].push(p);
         }
@@ -184,6 +177,16 @@ fn transparent_drawings_predict_as_ink_on_paper() {
     }
 }
 
+/// `img` encoded as a PNG file's bytes.
+fn png_of(img: &RgbaImage) -> Vec<u8> {
+    let mut png = Vec::new();
+    let (w, h) = img.dimensions();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    png
+}
+
 #[test]
 fn alpha_is_flattened_onto_paper_that_keeps_ink_and_pictures_readable() {
     // Dark ink on a mostly transparent canvas.
@@ -193,10 +196,7 @@ fn alpha_is_flattened_onto_paper_that_keeps_ink_and_pictures_readable() {
         3 => Rgba([0, 0, 0, 128]),     // half-transparent black: mid grey
         _ => Rgba([0, 0, 0, 0]),       // transparent: white paper
     });
-    let mut png = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut png)
-        .write_image(img.as_raw(), 6, 1, image::ExtendedColorType::Rgba8)
-        .unwrap();
+    let png = png_of(&img);
     let rgb = decode_bytes(&png, [3, 1, 6], Path::new("a.png")).unwrap();
     // Channel-major: R plane, G plane, B plane.
     assert_eq!(&rgb[0..6], &[255, 0, 200, 127, 255, 255]);
@@ -213,11 +213,7 @@ fn alpha_is_flattened_onto_paper_that_keeps_ink_and_pictures_readable() {
             2 => Rgba([ink[0], ink[1], ink[2], 128]),
             _ => Rgba([0, 0, 0, 0]),
         });
-        let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(img.as_raw(), 4, 1, image::ExtendedColorType::Rgba8)
-            .unwrap();
-        decode_bytes(&png, [3, 1, 4], Path::new("ink.png")).unwrap()
+        decode_bytes(&png_of(&img), [3, 1, 4], Path::new("ink.png")).unwrap()
     };
     // Channel-major: transparent, opaque, half-transparent, transparent in each plane.
     let planes = |a: [u8; 4], b: [u8; 4], c: [u8; 4]| [a, b, c].concat();
@@ -248,11 +244,7 @@ fn alpha_is_flattened_onto_paper_that_keeps_ink_and_pictures_readable() {
             (5, 5) => Rgba([ink, ink, ink, 255]),
             _ => Rgba([paper, paper, paper, 255]),
         });
-        let mut png = Vec::new();
-        image::codecs::png::PngEncoder::new(&mut png)
-            .write_image(img.as_raw(), 10, 10, image::ExtendedColorType::Rgba8)
-            .unwrap();
-        let gray = decode_bytes(&png, [1, 10, 10], Path::new("card.png")).unwrap();
+        let gray = decode_bytes(&png_of(&img), [1, 10, 10], Path::new("card.png")).unwrap();
         (gray[0], gray[99], gray[55])
     };
     assert_eq!(card(250, 0), (255, 255, 0));

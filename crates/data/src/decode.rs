@@ -510,10 +510,12 @@ pub fn flatten_alpha(img: DynamicImage) -> DynamicImage {
 /// Whether [`flatten_alpha`] puts black paper under `rgba` (see there for the rule).
 fn paper_is_black(rgba: &RgbaImage) -> bool {
     let sum = |p: &Rgba<u8>| u64::from(p[0]) + u64::from(p[1]) + u64::from(p[2]);
-    let cover: u64 = rgba.pixels().map(|p| u64::from(p[3])).sum();
+    let (cover, ink) = rgba.pixels().fold((0u64, 0u64), |(cover, ink), p| {
+        let a = u64::from(p[3]);
+        (cover + a, ink + sum(p) * a)
+    });
     let (w, h) = rgba.dimensions();
     if 2 * cover < 255 * u64::from(w) * u64::from(h) {
-        let ink: u64 = rgba.pixels().map(|p| sum(p) * u64::from(p[3])).sum();
         return 2 * ink > 765 * cover;
     }
     let clear = |x: u32, y: u32| x < w && y < h && rgba.get_pixel(x, y)[3] < 128;
